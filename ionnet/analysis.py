@@ -1,0 +1,581 @@
+"""``ionnet.analyze``: level map, percolation thresholds, free volume, site graph."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from .errors import GridError
+from .grid import EnergyGrid
+
+__all__ = ["analyze", "PercolationResult", "PercolationSet", "SiteGraph"]
+
+logger = logging.getLogger(__name__)
+
+
+def _reduce(v: NDArray[np.int64]) -> list[int]:
+    """Divide an integer winding vector by the gcd of its components; first non-zero positive."""
+    v = np.asarray(v, dtype=np.int64)
+    g = np.gcd.reduce(np.abs(v)) if np.any(v) else 1
+    v = v // max(int(g), 1)
+    nz = np.flatnonzero(v)
+    if nz.size and v[nz[0]] < 0:
+        v = -v
+    return [int(x) for x in v]
+
+
+@dataclass(frozen=True, eq=False)
+class SiteGraph:
+    """The ion hopping network: sites (basin minima) joined by saddles.
+
+    Attributes
+    ----------
+    energies : (S,) ndarray, eV
+        Site energies relative to the analysis reference (the source energy).
+    frac_coords : (S,) ndarray, fractional
+        Site positions (the minimum grid node of each basin).
+    cart_coords : (S, 3) ndarray, Å
+    n_nodes : (S,) ndarray of int
+        Grid nodes in each basin (basin volume = n_nodes / N_total of the cell).
+    edges : (M, 2) ndarray of int
+        Sites ``(i, j)`` with ``i <= j`` joined by a saddle.
+    images : (M, 3) ndarray of int
+        Periodic image (cell offset) of site ``j`` as reached from site ``i`` in cell 0.
+    saddle_energies : (M,) ndarray, eV
+        Saddle energy relative to the reference; the barrier from ``i`` is
+        ``saddle_energies - energies[i]``.
+    saddle_frac : (M, 3) ndarray, fractional
+        Saddle position.
+    lattice : (3, 3) ndarray, Å
+    """
+
+    energies: NDArray[np.float64]
+    frac_coords: NDArray[np.float64]
+    n_nodes: NDArray[np.int64]
+    edges: NDArray[np.int64]
+    images: NDArray[np.int64]
+    saddle_energies: NDArray[np.float64]
+    saddle_frac: NDArray[np.float64]
+    lattice: NDArray[np.float64]
+
+    @property
+    def cart_coords(self) -> NDArray[np.float64]:
+        return self.frac_coords @ self.lattice
+
+    @property
+    def n_sites(self) -> int:
+        return int(len(self.energies))
+
+    def barriers(self) -> NDArray[np.float64]:
+        """(M, 2) barrier of each saddle seen from site i and from site j (eV)."""
+        return np.column_stack(
+            [self.saddle_energies - self.energies[self.edges[:, 0]], self.saddle_energies - self.energies[self.edges[:, 1]]]
+        )
+
+    def _keep(self, threshold: float | None):
+        if threshold is None:
+            return np.ones(self.n_sites, bool), np.ones(len(self.edges), bool)
+        return self.energies <= threshold, self.saddle_energies <= threshold
+
+    def to_networkx(self, threshold: float | None = None):
+        """A ``networkx.MultiGraph``: one node per site, one edge per saddle (and image).
+
+        ``threshold`` (eV, relative) keeps only sites and saddles at or below it.
+        """
+        import networkx as nx
+
+        g = nx.MultiGraph(kind="ionnet-site-graph")
+        keep_n, keep_e = self._keep(threshold)
+        cart = self.cart_coords
+        for i in np.flatnonzero(keep_n):
+            fx, fy, fz = (float(x) for x in self.frac_coords[i])
+            cx, cy, cz = (float(x) for x in cart[i])
+            g.add_node(
+                int(i), energy=float(self.energies[i]), n_nodes=int(self.n_nodes[i]),
+                frac_x=fx, frac_y=fy, frac_z=fz, x=cx, y=cy, z=cz,
+            )
+        for m in np.flatnonzero(keep_e):
+            i, j = (int(x) for x in self.edges[m])
+            if not (keep_n[i] and keep_n[j]):
+                continue
+            ia, ib, ic = (int(x) for x in self.images[m])
+            g.add_edge(
+                i, j, weight=float(self.saddle_energies[m]), saddle_energy=float(self.saddle_energies[m]),
+                barrier=float(self.saddle_energies[m] - self.energies[i]),
+                image_a=ia, image_b=ib, image_c=ic,
+            )
+        return g
+
+    def to_igraph(self, threshold: float | None = None):
+        """An ``igraph.Graph`` with the same attributes as :meth:`to_networkx`."""
+        import igraph as ig
+
+        return ig.Graph.from_networkx(self.to_networkx(threshold))
+
+    def write_graphml(self, path: str | os.PathLike, threshold: float | None = None) -> None:
+        """Write the site graph as GraphML (readable by networkx, igraph, Gephi)."""
+        import networkx as nx
+
+        nx.write_graphml(self.to_networkx(threshold), os.fspath(path))
+
+
+@dataclass(eq=False)
+class PercolationResult:
+    """Everything :func:`analyze` computes for one energy grid.
+
+    Energies are in eV relative to the source's energy (``e_min``) unless the
+    name starts with ``e_``.
+
+    Attributes
+    ----------
+    grid : EnergyGrid
+        The analysed grid.
+    connectivity : int
+        6, 18 or 26.
+    e_min : float, eV
+        Absolute energy of the source node.
+    source : int
+        Flat index of the source node (``np.unravel_index(source, shape)``).
+    source_frac : (3,) ndarray, fractional
+    source_mode : {'min', 'node', 'any'}
+    level_map : (na, nb, nc) ndarray, eV
+        Minimax energy from the source to each node (+inf: unreachable).
+    percolation_energy : dict {1, 2, 3} -> float, eV
+        Lowest energy at which the source's region wraps around along 1, 2, 3
+        independent directions (+inf if never).  With ``source='any'``, the
+        lowest energy at which *any* region does.
+    percolation_directions : dict {1, 2, 3} -> list of [int, int, int]
+        Winding vectors (lattice units) found at each dimensionality.
+    percolation_energy_any : dict
+        The ``'any region'`` thresholds, always computed.
+    """
+
+    grid: EnergyGrid
+    connectivity: int
+    e_min: float
+    source: int
+    source_mode: str
+    level_map: NDArray[np.float64]
+    percolation_energy: dict
+    percolation_directions: dict
+    percolation_energy_any: dict
+    percolation_directions_any: dict
+    _sorted_levels: NDArray[np.float64] = field(repr=False, default=None)
+
+    # ------------------------------------------------------------ descriptors
+    @property
+    def mpe(self) -> float:
+        """Minimal percolation energy (1D threshold), eV."""
+        return self.percolation_energy[1]
+
+    @property
+    def source_frac(self) -> NDArray[np.float64]:
+        return self.grid.frac_coords(self.source)
+
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        return self.grid.shape
+
+    def free_volume(self, t: ArrayLike) -> Any:
+        """Fraction of the cell volume with ``level_map <= t`` (t in eV, scalar or array)."""
+        if self._sorted_levels is None:
+            self._sorted_levels = np.sort(self.level_map, axis=None)
+        t_arr = np.asarray(t, dtype=np.float64)
+        fv = np.searchsorted(self._sorted_levels, t_arr, side="right") / self._sorted_levels.size
+        return float(fv) if fv.ndim == 0 else fv
+
+    def fv_curve(self, ts: ArrayLike | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(ts, FV(ts))``; default ``ts``: 0 to 3 eV in 0.01 eV steps."""
+        ts = np.arange(0.0, 3.0 + 1e-9, 0.01) if ts is None else np.asarray(ts, dtype=np.float64)
+        return ts, np.asarray(self.free_volume(ts))
+
+    @cached_property
+    def mpe_supercell(self) -> float:
+        """MPE as the original abstract defines it (eV).
+
+        The level map is computed on a non-periodic 2x2x2 supercell with the
+        source at its centre; the MPE is the lowest level on the supercell's
+        surface.  Reaching the surface means travelling one full cell length,
+        which every percolating path must do, so this is never above the exact
+        :attr:`mpe`; it is lower when a finite region is longer than one cell.
+        """
+        from .core.sweep import sweep
+
+        e = self.grid.energies
+        n = np.asarray(e.shape)
+        src = np.asarray(np.unravel_index(self.source, e.shape))
+        # supercell with the source at index n (its centre)
+        idx = [((np.arange(2 * n[d]) - n[d] + src[d]) % n[d]) for d in range(3)]
+        sc = e[np.ix_(*idx)]
+        centre = int(np.ravel_multi_index(tuple(n), sc.shape))
+        level, *_ = sweep(sc, connectivity=self.connectivity, source=centre, periodic=(False, False, False))
+        surface = np.concatenate(
+            [level[0].ravel(), level[-1].ravel(), level[:, 0].ravel(), level[:, -1].ravel(),
+             level[:, :, 0].ravel(), level[:, :, -1].ravel()]
+        )
+        return float(surface.min() - self.e_min)
+
+    # -------------------------------------------------------------- site graph
+    def sites(self, *, min_depth: float = 0.02) -> SiteGraph:
+        """The site graph: basin minima joined by their lowest saddles.
+
+        Parameters
+        ----------
+        min_depth : float, eV
+            Minima shallower than this (saddle minus minimum) are merged into
+            the neighbouring deeper basin (filters grid noise).
+        """
+        key = float(min_depth)
+        cache = self.__dict__.setdefault("_sites_cache", {})
+        if key not in cache:
+            from .core.sites import site_graph_arrays
+
+            e = self.grid.energies
+            nodes, label, edges, images, sad_e, sad_node = site_graph_arrays(
+                e, connectivity=self.connectivity, min_depth=key
+            )
+            counts = np.bincount(label[label >= 0].ravel(), minlength=len(nodes))
+            cache[key] = SiteGraph(
+                energies=e.ravel()[nodes] - self.e_min,
+                frac_coords=self.grid.frac_coords(nodes).reshape(-1, 3),
+                n_nodes=counts,
+                edges=edges,
+                images=images,
+                saddle_energies=sad_e - self.e_min,
+                saddle_frac=self.grid.frac_coords(sad_node).reshape(-1, 3),
+                lattice=self.grid.lattice,
+            )
+        return cache[key]
+
+    # ------------------------------------------------------------------ graphs
+    def _graph_arrays(self, threshold: float | None):
+        """Nodes and edges of the grid graph kept at ``threshold`` (relative eV)."""
+        from .core.sweep import stencil
+
+        e = self.grid.energies
+        shape = np.asarray(e.shape)
+        rel = e.ravel() - self.e_min
+        keep = np.isfinite(rel) if threshold is None else rel <= threshold
+        nodes = np.flatnonzero(keep)
+        steps = stencil(self.connectivity)
+        steps = steps[[tuple(s) > (0, 0, 0) for s in steps]]  # one orientation per edge
+        ijk = np.stack(np.unravel_index(nodes, e.shape), axis=1)
+        src, dst, img = [], [], []
+        for s in steps:
+            nb = ijk + s
+            wrap = np.floor_divide(nb, shape)
+            nb_flat = np.ravel_multi_index(tuple((nb % shape).T), e.shape)
+            ok = keep[nb_flat]
+            src.append(nodes[ok])
+            dst.append(nb_flat[ok])
+            img.append(wrap[ok])
+        src = np.concatenate(src)
+        dst = np.concatenate(dst)
+        img = np.concatenate(img).reshape(-1, 3)
+        w = np.maximum(rel[src], rel[dst])
+        return nodes, src, dst, img, w
+
+    def to_networkx(self, threshold: float | None = None):
+        """The grid graph as a ``networkx.MultiGraph``.
+
+        Nodes are flat grid indices with ``energy`` and ``level`` (eV, relative),
+        ``frac_x/y/z`` and ``x/y/z`` (Å); edges carry ``weight`` (eV, the higher
+        node energy) and ``image_a/b/c`` (the periodic cell offset crossed going
+        from the lower to the higher node index as stored).  ``threshold`` keeps
+        nodes and edges at or below it.
+        """
+        import networkx as nx
+
+        nodes, src, dst, img, w = self._graph_arrays(threshold)
+        rel = self.grid.energies.ravel() - self.e_min
+        lev = self.level_map.ravel()
+        frac = self.grid.frac_coords(nodes).reshape(-1, 3)
+        cart = frac @ self.grid.lattice
+        g = nx.MultiGraph(kind="ionnet-grid-graph", e_min=float(self.e_min))
+        g.add_nodes_from(
+            (int(n), dict(energy=float(rel[n]), level=float(lev[n]), frac_x=float(f[0]), frac_y=float(f[1]),
+                          frac_z=float(f[2]), x=float(c[0]), y=float(c[1]), z=float(c[2])))
+            for n, f, c in zip(nodes, frac, cart)
+        )
+        g.add_edges_from(
+            (int(a), int(b), dict(weight=float(ww), image_a=int(i[0]), image_b=int(i[1]), image_c=int(i[2])))
+            for a, b, i, ww in zip(src, dst, img, w)
+        )
+        return g
+
+    def to_igraph(self, threshold: float | None = None):
+        """The grid graph as an ``igraph.Graph`` (same attributes as :meth:`to_networkx`)."""
+        import igraph as ig
+
+        nodes, src, dst, img, w = self._graph_arrays(threshold)
+        rel = self.grid.energies.ravel() - self.e_min
+        pos = np.full(rel.size, -1, dtype=np.int64)
+        pos[nodes] = np.arange(nodes.size)
+        frac = self.grid.frac_coords(nodes).reshape(-1, 3)
+        cart = frac @ self.grid.lattice
+        g = ig.Graph(n=int(nodes.size), edges=np.column_stack([pos[src], pos[dst]]).tolist())
+        g.vs["name"] = [str(int(n)) for n in nodes]
+        g.vs["energy"] = rel[nodes].tolist()
+        g.vs["level"] = self.level_map.ravel()[nodes].tolist()
+        for k, ax in enumerate("xyz"):
+            g.vs[f"frac_{ax}"] = frac[:, k].tolist()
+            g.vs[ax] = cart[:, k].tolist()
+        g.es["weight"] = w.tolist()
+        for k, ax in enumerate("abc"):
+            g.es[f"image_{ax}"] = img[:, k].astype(int).tolist()
+        return g
+
+    def write_graphml(self, path: str | os.PathLike, threshold: float | None = None, *, graph: str = "grid") -> None:
+        """Write the grid graph (``graph='grid'``) or the site graph (``'sites'``) as GraphML."""
+        import networkx as nx
+
+        if graph == "sites":
+            self.sites().write_graphml(path, threshold)
+            return
+        if graph != "grid":
+            raise ValueError(f"`graph` must be 'grid' or 'sites' (got {graph!r})")
+        nx.write_graphml(self.to_networkx(threshold), os.fspath(path))
+
+    # ----------------------------------------------------------------- summary
+    def to_dict(self, thresholds: Iterable[float] = (0.5, 0.9, 1.5)) -> dict:
+        """JSON-ready summary (the CLI's ``--json`` object)."""
+        thresholds = list(thresholds)
+        fin = lambda x: None if not np.isfinite(x) else float(x)  # noqa: E731
+        md = self.grid.metadata
+        return {
+            "e_min": float(self.e_min),
+            "mpe": fin(self.mpe),
+            "percolation_energy": {f"{d}d": fin(self.percolation_energy[d]) for d in (1, 2, 3)},
+            "percolation_directions": {f"{d}d": self.percolation_directions[d] for d in (1, 2, 3)},
+            "free_volume": {f"{t:g}": float(self.free_volume(t)) for t in thresholds},
+            "grid_shape": list(self.shape),
+            "source_frac": [float(x) for x in self.source_frac],
+            "connectivity": self.connectivity,
+            "source_mode": self.source_mode,
+            "model": md.get("model"),
+            "ion": md.get("ion"),
+        }
+
+    def summary(self, thresholds: Iterable[float] = (0.5, 0.9, 1.5)) -> str:
+        """Short human-readable summary."""
+        d = self.to_dict(thresholds)
+        lines = [
+            f"grid {'x'.join(map(str, d['grid_shape']))}  ion {d['ion'] or '-'}  model {d['model'] or '-'}"
+            f"  connectivity {d['connectivity']}",
+            f"e_min            {d['e_min']:.4f} eV at frac {np.round(d['source_frac'], 4).tolist()}",
+        ]
+        for k in ("1d", "2d", "3d"):
+            v = d["percolation_energy"][k]
+            dirs = d["percolation_directions"][k]
+            name = "MPE (1D)" if k == "1d" else f"{k.upper()} threshold"
+            lines.append(f"{name:<16} {'never' if v is None else f'{v:.4f} eV'}" + (f"  along {dirs}" if dirs else ""))
+        for t, fv in d["free_volume"].items():
+            lines.append(f"FV({t} eV)        {fv:.4f}")
+        lines.append(f"sites            {self.sites().n_sites}")
+        return "\n".join(lines)
+
+    def __repr__(self) -> str:
+        return f"PercolationResult(shape={self.shape}, e_min={self.e_min:.4f}, mpe={self.mpe:.4f})"
+
+
+@dataclass(eq=False)
+class PercolationSet:
+    """Results for a set of maps of one structure (one per symmetry-distinct mobile ion).
+
+    Thresholds are the lowest over the maps; free volume is the union over the
+    maps, each map's level measured from its own minimum.
+
+    Attributes
+    ----------
+    results : list of PercolationResult
+    multiplicities : (n,) ndarray of int
+        How many mobile ions each map stands for.
+    """
+
+    results: list
+    multiplicities: NDArray[np.int64]
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __iter__(self):
+        return iter(self.results)
+
+    def __getitem__(self, i):
+        return self.results[i]
+
+    @property
+    def percolation_energy(self) -> dict:
+        return {d: min(r.percolation_energy[d] for r in self.results) for d in (1, 2, 3)}
+
+    @property
+    def percolation_directions(self) -> dict:
+        out = {}
+        for d in (1, 2, 3):
+            best = min(self.results, key=lambda r: r.percolation_energy[d])
+            out[d] = best.percolation_directions[d]
+        return out
+
+    @property
+    def mpe(self) -> float:
+        return self.percolation_energy[1]
+
+    @property
+    def e_min(self) -> float:
+        return min(r.e_min for r in self.results)
+
+    @property
+    def grid(self) -> EnergyGrid:
+        return self.results[0].grid
+
+    @property
+    def shape(self):
+        return self.results[0].shape
+
+    @property
+    def source_frac(self):
+        return min(self.results, key=lambda r: r.e_min).source_frac
+
+    @property
+    def connectivity(self) -> int:
+        return self.results[0].connectivity
+
+    @property
+    def source_mode(self) -> str:
+        return self.results[0].source_mode
+
+    def free_volume(self, t: ArrayLike) -> Any:
+        """Fraction of nodes below ``t`` (eV) in the level map of any of the maps."""
+        t_arr = np.asarray(t, dtype=np.float64)
+        lev = np.min(np.stack([r.level_map for r in self.results]), axis=0)
+        srt = np.sort(lev, axis=None)
+        fv = np.searchsorted(srt, t_arr, side="right") / srt.size
+        return float(fv) if fv.ndim == 0 else fv
+
+    def fv_curve(self, ts: ArrayLike | None = None):
+        ts = np.arange(0.0, 3.0 + 1e-9, 0.01) if ts is None else np.asarray(ts, dtype=np.float64)
+        return ts, np.asarray(self.free_volume(ts))
+
+    def sites(self, **kw) -> SiteGraph:
+        return min(self.results, key=lambda r: r.e_min).sites(**kw)
+
+    to_dict = PercolationResult.to_dict
+    summary = PercolationResult.summary
+
+    def __repr__(self) -> str:
+        return f"PercolationSet(n_maps={len(self.results)}, mpe={self.mpe:.4f})"
+
+
+def analyze(
+    grid: EnergyGrid | ArrayLike | Sequence[EnergyGrid],
+    *,
+    lattice: ArrayLike | None = None,
+    connectivity: int = 6,
+    source: int | tuple | str | None = None,
+) -> PercolationResult | PercolationSet:
+    """Level map, percolation thresholds, free volume and site graph of an energy grid.
+
+    Parameters
+    ----------
+    grid : EnergyGrid, (na, nb, nc) array (then pass ``lattice``), or a sequence of EnergyGrid
+        A sequence (vacancy-mode scan, one map per distinct mobile ion) gives a
+        :class:`PercolationSet`.
+    lattice : (3, 3) array, Å, optional
+        Rows a, b, c; required with a raw array.
+    connectivity : {6, 18, 26}
+        Face, face+edge or full-cube neighbours, with periodic wrap.
+    source : None, int (flat index), (i, j, k) tuple, or 'any'
+        Where the ion starts: the global minimum by default.  ``'any'``
+        reports the lowest energy at which *any* region wraps around (the
+        definition of bond-valence tools); the level map is then measured from
+        the global minimum.
+
+    Returns
+    -------
+    PercolationResult or PercolationSet
+
+    Raises
+    ------
+    GridError
+        Malformed grid or lattice, bad connectivity or source.
+
+    Examples
+    --------
+    >>> import numpy as np, ionnet
+    >>> x = np.arange(8) / 8
+    >>> E = 0.1 * np.cos(2 * np.pi * x)[:, None, None] + 0.3 * np.cos(2 * np.pi * x)[None, :, None] \\
+    ...     + 0.5 * np.cos(2 * np.pi * x)[None, None, :]
+    >>> r = ionnet.analyze(E, lattice=np.eye(3) * 5.0)
+    >>> round(r.mpe, 6), r.percolation_directions[1]
+    (0.2, [[1, 0, 0]])
+    >>> round(r.percolation_energy[3], 6)
+    1.0
+    """
+    from .core.sweep import sweep
+
+    if connectivity not in (6, 18, 26):
+        raise GridError(f"`connectivity` must be 6, 18 or 26 (got {connectivity!r})")
+    if isinstance(grid, (list, tuple)) and grid and all(isinstance(g, EnergyGrid) for g in grid):
+        res = [analyze(g, connectivity=connectivity, source=source) for g in grid]
+        mult = np.asarray([int(g.metadata.get("multiplicity", 1)) for g in grid], dtype=np.int64)
+        return PercolationSet(res, mult)
+    if not isinstance(grid, EnergyGrid):
+        if lattice is None:
+            raise GridError("a raw energy array needs `lattice=` (3x3, Å, rows a, b, c)")
+        grid = EnergyGrid(grid, lattice)
+    e = grid.energies
+    flat = e.ravel()
+    mode = "min"
+    if source is None or (isinstance(source, str) and source in ("min", "any")):
+        src = int(np.argmin(flat))
+        mode = "any" if source == "any" else "min"
+    elif isinstance(source, str):
+        raise GridError(f"`source` must be None, 'any', a flat index or an (i, j, k) tuple (got {source!r})")
+    else:
+        try:
+            if np.ndim(source) == 1 and len(source) == 3:
+                src = int(np.ravel_multi_index(tuple(int(s) for s in source), e.shape))
+            else:
+                src = int(source)
+                if not 0 <= src < flat.size:
+                    raise ValueError
+        except (TypeError, ValueError):
+            raise GridError(f"`source` {source!r} is not a node of a grid of shape {e.shape}") from None
+        mode = "node"
+        if not np.isfinite(flat[src]):
+            raise GridError(f"`source` {source!r} is a forbidden node (non-finite energy)")
+    e_src = float(flat[src])
+    level, thr_src, dir_src, thr_any, dir_any = sweep(e, connectivity=connectivity, source=src)
+    level = level - e_src
+
+    def pack(thr, dirs):
+        energies = {d + 1: float(thr[d] - e_src) for d in range(3)}
+        directions = {
+            d + 1: ([_reduce(dirs[d, q]) for q in range(d + 1)] if np.isfinite(thr[d]) else []) for d in range(3)
+        }
+        return energies, directions
+
+    pe_src, pd_src = pack(thr_src, dir_src)
+    pe_any, pd_any = pack(thr_any, dir_any)
+    if mode == "any":
+        pe, pd = pe_any, pd_any
+    else:
+        pe, pd = pe_src, pd_src
+    return PercolationResult(
+        grid=grid,
+        connectivity=connectivity,
+        e_min=e_src,
+        source=src,
+        source_mode=mode,
+        level_map=level,
+        percolation_energy=pe,
+        percolation_directions=pd,
+        percolation_energy_any=pe_any,
+        percolation_directions_any=pd_any,
+    )

@@ -1,0 +1,192 @@
+"""The :class:`EnergyGrid`: energies of a probe ion on a periodic 3D grid."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from .errors import GridError
+
+__all__ = ["EnergyGrid", "FORMAT_VERSION"]
+
+FORMAT_VERSION = 1
+
+
+def _check_lattice(lattice: Any) -> NDArray[np.float64]:
+    try:
+        lat = np.asarray(lattice, dtype=np.float64)
+    except (TypeError, ValueError) as e:
+        raise GridError(f"`lattice` must be a (3, 3) array of floats in Å (got {lattice!r})") from e
+    if lat.shape != (3, 3):
+        raise GridError(f"`lattice` must be a (3, 3) array in Å with rows a, b, c (got shape {lat.shape})")
+    if not np.all(np.isfinite(lat)):
+        raise GridError("`lattice` contains non-finite values")
+    vol = float(np.linalg.det(lat))
+    if abs(vol) < 1e-8:
+        raise GridError("`lattice` is singular (zero cell volume); rows must be the lattice vectors a, b, c in Å")
+    return lat
+
+
+def _check_energies(energies: Any) -> NDArray[np.float64]:
+    try:
+        e = np.asarray(energies, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise GridError("`energies` must be a numeric (na, nb, nc) array in eV") from exc
+    if e.ndim != 3:
+        raise GridError(f"`energies` must be a 3D array of shape (na, nb, nc) (got {e.ndim}D, shape {e.shape})")
+    if min(e.shape) == 0:
+        raise GridError(f"`energies` has a zero-size axis (shape {e.shape}); every axis needs at least one node")
+    e = np.array(e, dtype=np.float64, copy=True)
+    # -inf would be an infinitely attractive node: refuse it, NaN/+inf mean "forbidden".
+    if np.any(np.isneginf(e)):
+        raise GridError("`energies` contains -inf; use +inf or NaN to mark forbidden nodes")
+    e[np.isnan(e)] = np.inf
+    if not np.any(np.isfinite(e)):
+        raise GridError("`energies` has no finite value: every node is forbidden (all NaN/+inf)")
+    return e
+
+
+@dataclass(frozen=True, eq=False)
+class EnergyGrid:
+    """Energies (eV) of a probe ion at the nodes of a periodic grid spanning one cell.
+
+    Node ``(i, j, k)`` sits at fractional coordinates ``(i/na, j/nb, k/nc)``; the
+    periodic end point is never duplicated.  Non-finite energies (NaN, +inf) mark
+    forbidden nodes that are never crossed (NaN is stored as +inf).
+
+    Attributes
+    ----------
+    energies : (na, nb, nc) ndarray of float64, eV
+        Absolute energies (e.g. total energy of framework + probe).
+    lattice : (3, 3) ndarray, Å
+        Rows are the lattice vectors a, b, c.
+    structure : pymatgen Structure or None
+        The frozen framework (optional).
+    metadata : dict
+        Free-form JSON-serialisable metadata: ``ion``, ``model``, ``spacing``,
+        ``framework``, ``site_index``, ``start_frac``, ``multiplicity``, ...
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ionnet import EnergyGrid
+    >>> g = EnergyGrid(np.zeros((4, 4, 4)), np.eye(3) * 4.0, metadata={"ion": "Li"})
+    >>> g.shape, g.spacing_ang.round(2).tolist()
+    ((4, 4, 4), [1.0, 1.0, 1.0])
+    """
+
+    energies: NDArray[np.float64]
+    lattice: NDArray[np.float64]
+    structure: Any = None
+    metadata: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "energies", _check_energies(self.energies))
+        object.__setattr__(self, "lattice", _check_lattice(self.lattice))
+        object.__setattr__(self, "metadata", dict(self.metadata or {}))
+
+    # ------------------------------------------------------------------ geometry
+    @property
+    def shape(self) -> tuple[int, int, int]:
+        """Grid shape ``(na, nb, nc)``."""
+        return tuple(int(n) for n in self.energies.shape)  # type: ignore[return-value]
+
+    @property
+    def spacing_ang(self) -> NDArray[np.float64]:
+        """(3,) node spacing along a, b, c in Å."""
+        return np.linalg.norm(self.lattice, axis=1) / np.asarray(self.shape)
+
+    @property
+    def volume_ang3(self) -> float:
+        """Cell volume in Å^3."""
+        return float(abs(np.linalg.det(self.lattice)))
+
+    def frac_coords(self, index: Any = None) -> NDArray[np.float64]:
+        """Fractional coordinates of nodes.
+
+        ``index`` may be a flat index, an ``(i, j, k)`` tuple, an array of flat
+        indices, or None (all nodes, shape (N, 3)).
+        """
+        shape = np.asarray(self.shape)
+        if index is None:
+            idx = np.indices(self.shape).reshape(3, -1).T
+        elif isinstance(index, tuple) and len(index) == 3:
+            idx = np.asarray(index)
+        else:
+            idx = np.stack(np.unravel_index(np.asarray(index), self.shape), axis=-1)
+        return idx / shape
+
+    def cart_coords(self, index: Any = None) -> NDArray[np.float64]:
+        """Cartesian coordinates (Å) of nodes; same ``index`` rules as :meth:`frac_coords`."""
+        return self.frac_coords(index) @ self.lattice
+
+    # ----------------------------------------------------------------------- I/O
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the grid to a ``.npz`` file (lossless; metadata as JSON)."""
+        structure_json = ""
+        if self.structure is not None:
+            st = self.structure
+            structure_json = json.dumps(st.as_dict() if hasattr(st, "as_dict") else st)
+        meta = json.dumps(self.metadata, default=_json_default)
+        tmp = os.fspath(path) + ".tmp.npz"
+        np.savez_compressed(
+            tmp,
+            energies=self.energies,
+            lattice=self.lattice,
+            metadata=np.array(meta),
+            structure=np.array(structure_json),
+            format_version=np.array(FORMAT_VERSION),
+        )
+        os.replace(tmp, path)  # atomic: never a half-written grid
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "EnergyGrid":
+        """Read a grid written by :meth:`save`."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                energies = z["energies"]
+                lattice = z["lattice"]
+                meta = json.loads(str(z["metadata"])) if "metadata" in z else {}
+                sjson = str(z["structure"]) if "structure" in z else ""
+                version = int(z["format_version"]) if "format_version" in z else 0
+        except FileNotFoundError:
+            raise GridError(f"grid file not found: {os.fspath(path)}") from None
+        except (OSError, ValueError, KeyError) as e:
+            raise GridError(f"cannot read grid file {os.fspath(path)}: not an ionnet .npz grid ({e})") from None
+        if version > FORMAT_VERSION:
+            raise GridError(
+                f"{os.fspath(path)} was written by a newer ionnet (format {version} > {FORMAT_VERSION}); upgrade ionnet"
+            )
+        structure = None
+        if sjson:
+            structure = json.loads(sjson)
+            try:
+                from pymatgen.core import Structure
+
+                structure = Structure.from_dict(structure)
+            except ImportError:  # keep the dict; pymatgen is optional
+                pass
+        return cls(energies, lattice, structure=structure, metadata=meta)
+
+    def __repr__(self) -> str:
+        finite = self.energies[np.isfinite(self.energies)]
+        return (
+            f"EnergyGrid(shape={self.shape}, e_min={finite.min():.4f} eV, "
+            f"ion={self.metadata.get('ion')!r}, model={self.metadata.get('model')!r})"
+        )
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, (set, tuple)):
+        return list(o)
+    return str(o)
