@@ -30,6 +30,37 @@ def _reduce(v: NDArray[np.int64]) -> list[int]:
     return [int(x) for x in v]
 
 
+def _canonical_basis(vectors: NDArray[np.int64]) -> list[list[int]]:
+    """Canonical integer basis of the span of winding vectors.
+
+    The reduced row echelon form (exact, over the rationals), each row scaled
+    to coprime integers: the same span always prints the same way, e.g.
+    ``[[1, 0, 0], [0, 1, 0]]`` rather than ``[[1, 1, 0], [0, 1, 0]]``.
+    """
+    from fractions import Fraction
+
+    rows = [[Fraction(int(x)) for x in v] for v in vectors if np.any(v)]
+    out: list[list[Fraction]] = []
+    col = 0
+    while rows and col < 3:
+        piv = next((r for r in rows if r[col] != 0), None)
+        if piv is None:
+            col += 1
+            continue
+        rows.remove(piv)
+        piv = [x / piv[col] for x in piv]
+        rows = [[a - r[col] * b for a, b in zip(r, piv)] for r in rows]
+        out = [[a - o[col] * b for a, b in zip(o, piv)] for o in out]
+        out.append(piv)
+        rows = [r for r in rows if any(r)]
+        col += 1
+    ints = []
+    for r in out:
+        den = np.lcm.reduce([x.denominator for x in r])
+        ints.append(_reduce(np.array([int(x * den) for x in r])))
+    return ints
+
+
 @dataclass(frozen=True, eq=False)
 class SiteGraph:
     """The ion hopping network: sites (basin minima) joined by saddles.
@@ -142,6 +173,8 @@ class PercolationResult:
         Absolute energy of the source node.
     source : int
         Flat index of the source node (``np.unravel_index(source, shape)``).
+    sources : (S,) ndarray of int
+        All source nodes (the minimum and nodes within ``source_tol`` of it).
     source_frac : (3,) ndarray, fractional
     source_mode : {'min', 'node', 'any'}
     level_map : (na, nb, nc) ndarray, eV
@@ -160,6 +193,7 @@ class PercolationResult:
     connectivity: int
     e_min: float
     source: int
+    sources: NDArray[np.int64]
     source_mode: str
     level_map: NDArray[np.float64]
     percolation_energy: dict
@@ -478,6 +512,7 @@ def analyze(
     lattice: ArrayLike | None = None,
     connectivity: int = 6,
     source: int | tuple | str | None = None,
+    source_tol: float = 1e-6,
 ) -> PercolationResult | PercolationSet:
     """Level map, percolation thresholds, free volume and site graph of an energy grid.
 
@@ -491,10 +526,14 @@ def analyze(
     connectivity : {6, 18, 26}
         Face, face+edge or full-cube neighbours, with periodic wrap.
     source : None, int (flat index), (i, j, k) tuple, or 'any'
-        Where the ion starts: the global minimum by default.  ``'any'``
-        reports the lowest energy at which *any* region wraps around (the
-        definition of bond-valence tools); the level map is then measured from
-        the global minimum.
+        Where the ion starts.  Default: the global minimum, i.e. every node
+        within ``source_tol`` of the lowest energy (symmetry-equivalent
+        equilibrium sites are all sources, so the result does not depend on the
+        choice of cell).  ``'any'`` reports the lowest energy at which *any*
+        region wraps around (the definition of bond-valence tools); the level
+        map is then still measured from the global minimum.
+    source_tol : float, eV
+        Nodes this close to the minimum count as (equivalent) sources.
 
     Returns
     -------
@@ -522,7 +561,7 @@ def analyze(
     if connectivity not in (6, 18, 26):
         raise GridError(f"`connectivity` must be 6, 18 or 26 (got {connectivity!r})")
     if isinstance(grid, (list, tuple)) and grid and all(isinstance(g, EnergyGrid) for g in grid):
-        res = [analyze(g, connectivity=connectivity, source=source) for g in grid]
+        res = [analyze(g, connectivity=connectivity, source=source, source_tol=source_tol) for g in grid]
         mult = np.asarray([int(g.metadata.get("multiplicity", 1)) for g in grid], dtype=np.int64)
         return PercolationSet(res, mult)
     if not isinstance(grid, EnergyGrid):
@@ -535,6 +574,7 @@ def analyze(
     if source is None or (isinstance(source, str) and source in ("min", "any")):
         src = int(np.argmin(flat))
         mode = "any" if source == "any" else "min"
+        src_mask = flat <= flat[src] + abs(float(source_tol))
     elif isinstance(source, str):
         raise GridError(f"`source` must be None, 'any', a flat index or an (i, j, k) tuple (got {source!r})")
     else:
@@ -550,14 +590,16 @@ def analyze(
         mode = "node"
         if not np.isfinite(flat[src]):
             raise GridError(f"`source` {source!r} is a forbidden node (non-finite energy)")
+        src_mask = np.zeros(flat.size, dtype=bool)
+        src_mask[src] = True
     e_src = float(flat[src])
-    level, thr_src, dir_src, thr_any, dir_any = sweep(e, connectivity=connectivity, source=src)
+    level, thr_src, dir_src, thr_any, dir_any = sweep(e, connectivity=connectivity, source=src_mask)
     level = level - e_src
 
     def pack(thr, dirs):
         energies = {d + 1: float(thr[d] - e_src) for d in range(3)}
         directions = {
-            d + 1: ([_reduce(dirs[d, q]) for q in range(d + 1)] if np.isfinite(thr[d]) else []) for d in range(3)
+            d + 1: (_canonical_basis(dirs[d, : d + 1]) if np.isfinite(thr[d]) else []) for d in range(3)
         }
         return energies, directions
 
@@ -572,6 +614,7 @@ def analyze(
         connectivity=connectivity,
         e_min=e_src,
         source=src,
+        sources=np.flatnonzero(src_mask),
         source_mode=mode,
         level_map=level,
         percolation_energy=pe,

@@ -110,7 +110,18 @@ def _add_to_basis(root, w0, w1, w2, basis, rank):
 
 
 @njit(cache=True)
-def _sweep(energies, shape, order, n_active, steps, periodic, source):
+def _record(root, rank, basis, thr, dirs, cur, ev):
+    r = rank[root]
+    for d in range(cur, r):
+        thr[d] = ev
+        for q in range(d + 1):
+            for c in range(3):
+                dirs[d, q, c] = basis[root, q, c]
+    return max(cur, r)
+
+
+@njit(cache=True)
+def _sweep(energies, shape, order, n_active, steps, periodic, is_source):
     na = shape[0]
     nb = shape[1]
     nc = shape[2]
@@ -125,6 +136,7 @@ def _sweep(energies, shape, order, n_active, steps, periodic, source):
     rank = np.zeros(n, dtype=np.int8)
     basis = np.zeros((n, 3, 3), dtype=np.int32)
     level = np.full(n, np.inf)
+    src = np.zeros(n, dtype=np.bool_)  # per root: component holds a source node
 
     thr_src = np.full(3, np.inf)
     thr_any = np.full(3, np.inf)
@@ -132,7 +144,6 @@ def _sweep(energies, shape, order, n_active, steps, periodic, source):
     dir_any = np.zeros((3, 3, 3), dtype=np.int64)
     any_rank = 0
     src_rank = 0
-    src_root = -1
 
     for t in range(n_active):
         v = order[t]
@@ -141,16 +152,13 @@ def _sweep(energies, shape, order, n_active, steps, periodic, source):
         vi = v // (nb * nc)
         vj = (v // nc) % nb
         vk = v % nc
-        if v == source:
-            src_root = v
+        if is_source[v]:
+            src[v] = True
             level[v] = ev
         for s in range(nsteps):
-            di = steps[s, 0]
-            dj = steps[s, 1]
-            dk = steps[s, 2]
-            ui = vi + di
-            uj = vj + dj
-            uk = vk + dk
+            ui = vi + steps[s, 0]
+            uj = vj + steps[s, 1]
+            uk = vk + steps[s, 2]
             s0 = 0
             s1 = 0
             s2 = 0
@@ -184,18 +192,19 @@ def _sweep(energies, shape, order, n_active, steps, periodic, source):
             u = (ui * nb + uj) * nc + uk
             if not active[u]:
                 continue
-            # v sits in cell cv relative to rv; its neighbour u is then in cell cv + s
+            # v sits in cell cv relative to its root; its neighbour u is then in cell cv + s
             rv, cv0, cv1, cv2 = _find(v, parent, off)
             ru, cu0, cu1, cu2 = _find(u, parent, off)
-            # image of u's copy reached from v, relative to rv, minus u's offset to ru
             w0 = cv0 + s0 - cu0
             w1 = cv1 + s1 - cu1
             w2 = cv2 + s2 - cu2
             if rv == ru:
-                grew = _add_to_basis(rv, w0, w1, w2, basis, rank)
+                # closing a cycle: a non-zero winding vector means wrapping around the cell
+                if not _add_to_basis(rv, w0, w1, w2, basis, rank):
+                    continue
                 root = rv
             else:
-                # ru placed so that u's image relative to rv is cv + s: off[ru] = w
+                # attach the smaller tree; place it so u's image relative to rv is cv + s
                 if size[rv] >= size[ru]:
                     big = rv
                     small = ru
@@ -208,9 +217,9 @@ def _sweep(energies, shape, order, n_active, steps, periodic, source):
                     o0 = -w0
                     o1 = -w1
                     o2 = -w2
-                # level map: nodes joining the source's component get level ev
-                if src_root >= 0 and (big == src_root or small == src_root):
-                    other = small if big == src_root else big
+                # level map: nodes joining a source's component for the first time get level ev
+                if src[big] != src[small]:
+                    other = big if src[small] else small
                     x = other
                     while True:
                         level[x] = ev
@@ -225,43 +234,18 @@ def _sweep(energies, shape, order, n_active, steps, periodic, source):
                 tmp = nxt[big]
                 nxt[big] = nxt[small]
                 nxt[small] = tmp
-                if src_root == small:
-                    src_root = big
-                grew = False
+                src[big] = src[big] or src[small]
                 for q in range(rank[small]):
-                    if _add_to_basis(big, basis[small, q, 0], basis[small, q, 1], basis[small, q, 2], basis, rank):
-                        grew = True
+                    _add_to_basis(big, basis[small, q, 0], basis[small, q, 1], basis[small, q, 2], basis, rank)
                 root = big
-            if grew:
-                r = rank[root]
-                if r > any_rank:
-                    for d in range(any_rank, r):
-                        thr_any[d] = ev
-                        for q in range(d + 1):
-                            for c in range(3):
-                                dir_any[d, q, c] = basis[root, q, c]
-                    any_rank = r
-                if root == src_root and r > src_rank:
-                    for d in range(src_rank, r):
-                        thr_src[d] = ev
-                        for q in range(d + 1):
-                            for c in range(3):
-                                dir_src[d, q, c] = basis[root, q, c]
-                    src_rank = r
-        # a source merged into a component that already percolated inherits its rank
-        if src_root >= 0:
-            r = rank[src_root]
-            if r > src_rank:
-                for d in range(src_rank, r):
-                    thr_src[d] = ev
-                    for q in range(d + 1):
-                        for c in range(3):
-                            dir_src[d, q, c] = basis[src_root, q, c]
-                src_rank = r
+            if rank[root] > any_rank:
+                any_rank = _record(root, rank, basis, thr_any, dir_any, any_rank, ev)
+            if src[root] and rank[root] > src_rank:
+                src_rank = _record(root, rank, basis, thr_src, dir_src, src_rank, ev)
     return level, thr_src, dir_src, thr_any, dir_any
 
 
-def sweep(energies: np.ndarray, *, connectivity: int = 6, source: int = -1, periodic=(True, True, True)):
+def sweep(energies: np.ndarray, *, connectivity: int = 6, source=-1, periodic=(True, True, True)):
     """Run the exact sweep.
 
     Parameters
@@ -269,8 +253,9 @@ def sweep(energies: np.ndarray, *, connectivity: int = 6, source: int = -1, peri
     energies : (na, nb, nc) ndarray, eV
         Non-finite entries are forbidden nodes.
     connectivity : {6, 18, 26}
-    source : int
-        Flat index of the source node (-1: global minimum).
+    source : int or (na, nb, nc) bool ndarray
+        Flat index of the source node (-1: global minimum), or a mask of
+        source nodes (equivalent equilibrium positions).
     periodic : 3 bools
         Wrap-around along each axis (False for the open 2x2x2 supercell variant).
 
@@ -289,8 +274,11 @@ def sweep(energies: np.ndarray, *, connectivity: int = 6, source: int = -1, peri
     finite = np.isfinite(flat)
     n_active = int(finite.sum())
     order = np.argsort(np.where(finite, flat, np.inf), kind="stable").astype(np.int64)
-    if source < 0:
-        source = int(order[0])
+    if np.ndim(source) == 0:
+        is_source = np.zeros(flat.size, dtype=np.bool_)
+        is_source[int(order[0]) if int(source) < 0 else int(source)] = True
+    else:
+        is_source = np.ascontiguousarray(source, dtype=np.bool_).ravel()
     level, thr_src, dir_src, thr_any, dir_any = _sweep(
         flat,
         np.asarray(e.shape, dtype=np.int64),
@@ -298,6 +286,6 @@ def sweep(energies: np.ndarray, *, connectivity: int = 6, source: int = -1, peri
         n_active,
         stencil(connectivity),
         np.asarray(periodic, dtype=np.bool_),
-        int(source),
+        is_source,
     )
     return level.reshape(e.shape), thr_src, dir_src, thr_any, dir_any
