@@ -20,12 +20,14 @@ from .errors import (
     ResourceError,
     StructureError,
 )
-from .grid import EnergyGrid
+from .grid import EnergyGrid, load_grids, save_grids
 
 __version__ = "0.1.0"
 
 __all__ = [
     "EnergyGrid",
+    "load_grids",
+    "save_grids",
     "analyze",
     "scan",
     "PercolationResult",

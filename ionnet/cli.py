@@ -27,7 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = _Parser(
         prog="ionnet",
         description="Find fast ion conductors from the potential energy surface seen by a mobile ion.",
-        epilog="Example: ionnet analyze --example   (run 'ionnet VERB --help' for each verb)",
+        epilog="Example: ionnet analyze grid.npz --json   (run 'ionnet VERB --help' for each verb)",
     )
     p.add_argument("--version", action="version", version=f"ionnet {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log to stderr and show tracebacks")

@@ -11,7 +11,7 @@ from numpy.typing import NDArray
 
 from .errors import GridError
 
-__all__ = ["EnergyGrid", "FORMAT_VERSION"]
+__all__ = ["EnergyGrid", "FORMAT_VERSION", "save_grids", "load_grids"]
 
 FORMAT_VERSION = 1
 
@@ -149,6 +149,11 @@ class EnergyGrid:
         try:
             with np.load(path, allow_pickle=False) as z:
                 energies = z["energies"]
+                if energies.ndim == 4:
+                    raise GridError(
+                        f"{os.fspath(path)} holds {energies.shape[0]} maps (a vacancy-mode scan); "
+                        "read it with ionnet.load_grids()"
+                    )
                 lattice = z["lattice"]
                 meta = json.loads(str(z["metadata"])) if "metadata" in z else {}
                 sjson = str(z["structure"]) if "structure" in z else ""
@@ -190,3 +195,68 @@ def _json_default(o: Any) -> Any:
     if isinstance(o, (set, tuple)):
         return list(o)
     return str(o)
+
+
+def save_grids(grids: "EnergyGrid | list[EnergyGrid]", path: str | os.PathLike) -> None:
+    """Write one grid, or the maps of a vacancy-mode scan (same lattice and shape), to one ``.npz``.
+
+    A single grid is written exactly as :meth:`EnergyGrid.save` does.
+    """
+    if isinstance(grids, EnergyGrid):
+        grids.save(path)
+        return
+    grids = list(grids)
+    if not grids:
+        raise GridError("no grids to save")
+    if len(grids) == 1:
+        grids[0].save(path)
+        return
+    shapes = {g.shape for g in grids}
+    if len(shapes) != 1:
+        raise GridError(f"maps saved together must share one grid shape (got {sorted(shapes)})")
+    first = grids[0]
+    structure_json = ""
+    if first.structure is not None:
+        st = first.structure
+        structure_json = json.dumps(st.as_dict() if hasattr(st, "as_dict") else st)
+    tmp = os.fspath(path) + ".tmp.npz"
+    np.savez_compressed(
+        tmp,
+        energies=np.stack([g.energies for g in grids]),
+        lattice=first.lattice,
+        metadata=np.array(json.dumps([g.metadata for g in grids], default=_json_default)),
+        structure=np.array(structure_json),
+        format_version=np.array(FORMAT_VERSION),
+    )
+    os.replace(tmp, path)
+
+
+def load_grids(path: str | os.PathLike) -> "EnergyGrid | list[EnergyGrid]":
+    """Read a file written by :func:`save_grids` or :meth:`EnergyGrid.save`.
+
+    Returns one :class:`EnergyGrid`, or a list of them for a multi-map file.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            ndim = z["energies"].ndim
+    except FileNotFoundError:
+        raise GridError(f"grid file not found: {os.fspath(path)}") from None
+    except (OSError, ValueError, KeyError) as e:
+        raise GridError(f"cannot read grid file {os.fspath(path)}: not an ionnet .npz grid ({e})") from None
+    if ndim == 3:
+        return EnergyGrid.load(path)
+    with np.load(path, allow_pickle=False) as z:
+        energies = z["energies"]
+        lattice = z["lattice"]
+        metas = json.loads(str(z["metadata"]))
+        sjson = str(z["structure"]) if "structure" in z else ""
+    structure = None
+    if sjson:
+        structure = json.loads(sjson)
+        try:
+            from pymatgen.core import Structure
+
+            structure = Structure.from_dict(structure)
+        except ImportError:
+            pass
+    return [EnergyGrid(e, lattice, structure=structure, metadata=m) for e, m in zip(energies, metas)]
