@@ -155,6 +155,12 @@ def _sweep(energies, shape, order, n_active, steps, periodic, is_source):
         if is_source[v]:
             src[v] = True
             level[v] = ev
+        # v is a fresh singleton: its root and its image relative to it are tracked
+        # through the unions below instead of being looked up again for each neighbour
+        rv = v
+        cv0 = 0
+        cv1 = 0
+        cv2 = 0
         for s in range(nsteps):
             ui = vi + steps[s, 0]
             uj = vj + steps[s, 1]
@@ -192,8 +198,7 @@ def _sweep(energies, shape, order, n_active, steps, periodic, is_source):
             u = (ui * nb + uj) * nc + uk
             if not active[u]:
                 continue
-            # v sits in cell cv relative to its root; its neighbour u is then in cell cv + s
-            rv, cv0, cv1, cv2 = _find(v, parent, off)
+            # v sits in cell cv relative to its root rv; its neighbour u is then in cell cv + s
             ru, cu0, cu1, cu2 = _find(u, parent, off)
             w0 = cv0 + s0 - cu0
             w1 = cv1 + s1 - cu1
@@ -237,6 +242,11 @@ def _sweep(energies, shape, order, n_active, steps, periodic, is_source):
                 src[big] = src[big] or src[small]
                 for q in range(rank[small]):
                     _add_to_basis(big, basis[small, q, 0], basis[small, q, 1], basis[small, q, 2], basis, rank)
+                if small == rv:  # v's tree moved under ru: shift v's image accordingly
+                    cv0 += o0
+                    cv1 += o1
+                    cv2 += o2
+                rv = big
                 root = big
             if rank[root] > any_rank:
                 any_rank = _record(root, rank, basis, thr_any, dir_any, any_rank, ev)
@@ -273,7 +283,7 @@ def sweep(energies: np.ndarray, *, connectivity: int = 6, source=-1, periodic=(T
     flat = e.ravel()
     finite = np.isfinite(flat)
     n_active = int(finite.sum())
-    order = np.argsort(np.where(finite, flat, np.inf), kind="stable").astype(np.int64)
+    order = np.argsort(np.where(finite, flat, np.inf)).astype(np.int64, copy=False)
     if np.ndim(source) == 0:
         is_source = np.zeros(flat.size, dtype=np.bool_)
         is_source[int(order[0]) if int(source) < 0 else int(source)] = True
