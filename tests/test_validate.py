@@ -1,0 +1,274 @@
+"""ionnet.validate: metrics against hand-computed answers, OBELiX parsing, the validation pipeline."""
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import numpy as np
+import pytest
+
+from ionnet.validate import (
+    bootstrap_ci,
+    parse_conductivity,
+    roc_auc,
+    roc_curve,
+    spearman,
+    top_fraction,
+)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+# --------------------------------------------------------------------- metrics
+@pytest.mark.parametrize(
+    "x, y, expected",
+    [
+        ([1, 2, 3, 4, 5], [2, 4, 6, 8, 10], 1.0),
+        ([1, 2, 3, 4, 5], [5, 4, 3, 2, 1], -1.0),
+        ([1, 2, 3], [1, 3, 2], 0.5),  # d = (0, 1, 1): 1 - 6*2/(3*8) = 0.5
+        ([1, 2, 3, 4], [1, 2, 4, 3], 0.8),  # 1 - 6*2/(4*15)
+        ([1, 2, 2, 3], [1, 2, 3, 4], 0.9486832980505138),  # ties: Pearson of ranks (1, 2.5, 2.5, 4) vs (1..4)
+        ([1, 2, np.inf, 4], [1, 2, 4, 3], 1.0),  # +inf ranks last: ranks (1, 2, 4, 3) on both sides
+    ],
+)
+def test_spearman_known_answers(x, y, expected):
+    assert spearman(x, y) == pytest.approx(expected, abs=1e-12)
+
+
+def test_spearman_matches_scipy_and_drops_nan():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=40)
+    y = x + rng.normal(size=40)
+    x[[3, 7]] = x[[5, 9]]  # ties
+    assert spearman(x, y) == pytest.approx(spearmanr(x, y).statistic, abs=1e-12)
+    xn = np.r_[x, np.nan]
+    assert spearman(xn, np.r_[y, 0.0]) == pytest.approx(spearman(x, y))
+    assert math.isnan(spearman([1, 1, 1], [1, 2, 3]))
+
+
+@pytest.mark.parametrize(
+    "scores, labels, expected",
+    [
+        ([0.1, 0.2, 0.8, 0.9], [0, 0, 1, 1], 1.0),  # perfect
+        ([0.9, 0.8, 0.2, 0.1], [0, 0, 1, 1], 0.0),  # reversed
+        ([0.5, 0.5, 0.5, 0.5], [0, 1, 0, 1], 0.5),  # all tied
+        ([0.1, 0.4, 0.35, 0.8], [0, 0, 1, 1], 0.75),  # pairs (pos > neg): 0.35>0.1, 0.8>0.1, 0.8>0.4 -> 3/4
+        ([1, 2, 2, 3], [0, 0, 1, 1], 0.875),  # one tied pair counts 1/2: (1 + 0.5 + 1 + 1) / 4
+        ([-np.inf, 1, 2], [0, 1, 1], 1.0),  # -inf (never percolates) is the worst score
+    ],
+)
+def test_roc_auc_known_answers(scores, labels, expected):
+    assert roc_auc(scores, labels) == pytest.approx(expected, abs=1e-12)
+
+
+def test_roc_auc_single_class_is_nan():
+    assert math.isnan(roc_auc([1, 2, 3], [1, 1, 1]))
+
+
+def test_roc_curve_area_equals_auc():
+    rng = np.random.default_rng(1)
+    s = np.round(rng.normal(size=60), 1)  # with ties
+    lab = (s + rng.normal(size=60) > 0).astype(int)
+    fpr, tpr, thr = roc_curve(s, lab)
+    assert fpr[0] == tpr[0] == 0 and fpr[-1] == tpr[-1] == 1
+    assert np.all(np.diff(fpr) >= 0) and np.all(np.diff(tpr) >= 0)
+    assert np.trapezoid(tpr, fpr) == pytest.approx(roc_auc(s, lab), abs=1e-12)  # trapezoids = ties count 1/2
+
+
+@pytest.mark.parametrize(
+    "scores, labels, frac, expected",
+    [
+        (list(range(20)), [0] * 18 + [1, 1], 0.1, 1.0),  # the top 2 of 20 are the positives
+        (list(range(20)), [1, 1] + [0] * 18, 0.1, 0.0),  # the positives are last
+        (list(range(20)), [0] * 17 + [1, 0, 1], 0.1, 0.5),  # top 2: scores 19 (pos) and 18 (neg)
+        ([1.0] * 10, [1] + [0] * 9, 0.1, 0.1),  # one slot, all tied: the base rate
+        ([3, 2, 2, 2, 1, 0, 0, 0, 0, 0, 0], [0, 1, 1, 0] + [0] * 7, 0.2, 1 / 3 * (0 + 2 * 2 / 3)),
+        # 11 items -> k = ceil(2.2) = 3: score 3 (neg) + 2 of the 3 tied at 2 (2 of which positive)
+    ],
+)
+def test_top_fraction_known_answers(scores, labels, frac, expected):
+    assert top_fraction(scores, labels, frac) == pytest.approx(expected, abs=1e-12)
+
+
+def test_top_fraction_rejects_bad_fraction():
+    with pytest.raises(ValueError, match="`frac` must be in"):
+        top_fraction([1, 2], [0, 1], 0.0)
+
+
+def test_bootstrap_ci_brackets_the_estimate():
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=80)
+    y = x + 0.5 * rng.normal(size=80)
+    lo, hi = bootstrap_ci(spearman, x, y, n_boot=300, seed=0)
+    assert lo < spearman(x, y) < hi <= 1.0
+    assert bootstrap_ci(spearman, x, y, n_boot=300, seed=0) == (lo, hi)  # seeded
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("1.58489e-06", (1.58489e-06, False)), ("<1E-10", (1e-10, True)), ("<1E-8", (1e-8, True)),
+     ("0.001", (1e-3, False))],
+)
+def test_parse_conductivity(text, expected):
+    assert parse_conductivity(text) == expected
+
+
+def test_parse_conductivity_errors():
+    with pytest.raises(ValueError, match="cannot parse conductivity"):
+        parse_conductivity("fast")
+    with pytest.raises(ValueError, match="must be > 0"):
+        parse_conductivity("0")
+    v, c = parse_conductivity("")
+    assert math.isnan(v) and not c
+
+
+# -------------------------------------------------------------------- pipeline
+def lattice_task(path, settings):
+    """Analytic stand-in for ionnet.scan: MPE = |a| / 5 eV, |a| the length of the first lattice vector (Å)."""
+    import warnings
+
+    from pymatgen.core import Structure
+
+    from ionnet import EnergyGrid, StructureError
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = Structure.from_file(path)
+    if not s.is_ordered and not settings["order"] and settings["framework"] != "empty":
+        raise StructureError("disordered structure: pass order=True")
+    if s.composition["Br"] >= 1:  # LiBr: a structure the model cannot do (LiCl0.5Br0.5 is fine)
+        raise StructureError("model cannot do Br-rich structures")
+    amp = s.lattice.a / 10  # a / sqrt(2) of the cubic edge: monotonic in it
+    c = np.cos(2 * np.pi * np.arange(6) / 6)
+    E = amp * (c[:, None, None] + 2 * c[None, :, None] + 3 * c[None, None, :])
+    return EnergyGrid(E, s.lattice.matrix)
+
+
+@pytest.fixture(scope="module")
+def obelix_dir(tmp_path_factory):
+    pytest.importorskip("pymatgen")
+    return _obelix(tmp_path_factory.mktemp("data"))
+
+
+def _obelix(tmp_path):
+    """Ordered rock salts (a = 4.0 ... 5.2 Å, smaller a = faster), one Li-disordered, one framework-
+    disordered, one failing, one without a CIF, one censored."""
+    from pymatgen.core import Lattice, Structure
+
+    d = tmp_path / "obelix"
+    (d / "cifs").mkdir(parents=True)
+    rows = []
+
+    def rocksalt(a, cl=None, li=None):  # primitive fcc cell, 2 sites
+        lat = Lattice(0.5 * a * np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0]], dtype=float))
+        return Structure(lat, [li or "Li", cl or "Cl"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+
+    sigmas = ["1e-2", "3e-3", "1e-4", "1e-6", "1e-8", "<1E-10"]
+    for i, (a, sig) in enumerate(zip([4.0, 4.2, 4.4, 4.6, 4.8, 5.0], sigmas)):
+        rocksalt(a).to(filename=str(d / "cifs" / f"o{i}.cif"))
+        rows.append((f"o{i}", "LiCl", sig, "True", "True"))
+    rocksalt(4.1, li={"Li": 0.5}).to(filename=str(d / "cifs" / "li1.cif"))  # Li sites half occupied
+    rows.append(("li1", "Li0.5Cl", "5e-3", "True", "False"))
+    rocksalt(4.3, cl={"Cl": 0.5, "Br": 0.5}).to(filename=str(d / "cifs" / "fw1.cif"))
+    rows.append(("fw1", "LiClBr", "2e-4", "True", "False"))
+    rocksalt(4.5, cl="Br").to(filename=str(d / "cifs" / "br1.cif"))
+    rows.append(("br1", "LiBr", "1e-5", "True", "True"))
+    rows.append(("nocif", "LiX", "1e-3", "False", ""))
+    with open(d / "obelix.csv", "w") as f:
+        f.write("id,reduced_composition,ionic_conductivity_S_cm,has_cif,cif_ordered,family\n")
+        for r in rows:
+            f.write(",".join(r) + ",rocksalt\n")
+    return d
+
+
+def test_classify_disorder(obelix_dir):
+    from ionnet.validate import classify_disorder
+
+    d = obelix_dir
+    assert classify_disorder(d / "cifs" / "o0.cif") == "ordered"
+    assert classify_disorder(d / "cifs" / "li1.cif") == "ion"
+    assert classify_disorder(d / "cifs" / "fw1.cif") == "framework"
+
+
+def test_validate_pipeline_end_to_end(obelix_dir, tmp_path):
+    pytest.importorskip("matplotlib")
+    from ionnet.screen import read_results
+    from ionnet.validate import validate
+
+    d = obelix_dir
+    out = tmp_path / "report"
+    db = tmp_path / "val.sqlite"
+    task = f"{os.path.join(HERE, 'test_validate.py')}:lattice_task"
+    res = validate(d, db, out, models=["toy"], task=task, n_boot=50)
+    cov = res["coverage"]
+    assert cov["obelix_rows"] == 10 and cov["with_cif"] == 9
+    assert cov["groups"] == {"ordered": 7, "ion": 1, "framework": 1}
+    assert cov["unscored"] == {"no CIF in OBELiX": 1}
+    pm = cov["per_model"]["toy"]
+    assert (pm["attempted"], pm["ok"]) == (9, 8)
+    assert list(pm["failed"]) == ["StructureError: model cannot do Br-rich structures"]
+    # each group screened with its own settings
+    settings = {r["structure_id"]: r["settings"] for r in read_results(db, status=None)}
+    assert settings["li1"]["framework"] == "empty" and not settings["li1"]["order"]
+    assert settings["fw1"]["framework"] == "vacancy" and settings["fw1"]["order"]
+    assert settings["o0"]["framework"] == "vacancy" and not settings["o0"]["order"]
+    # conductivity falls monotonically with a, and MPE = 2a/10 rises: a perfect (negative) rank correlation
+    m = res["metrics"]["toy"]["descriptors"]
+    assert m["mpe"]["n"] == 8
+    assert m["mpe"]["spearman"] == pytest.approx(-1.0)
+    assert m["e3d"]["spearman"] == pytest.approx(-1.0)
+    # superionic (>= 1e-4): o0, o1, o2, li1, fw1 -> the 5 smallest a; AUC of -MPE is 1
+    assert m["mpe"]["n_superionic"] == 5
+    assert m["mpe"]["auc"] == pytest.approx(1.0)
+    assert m["mpe"]["top10"] == pytest.approx(1.0)  # ceil(0.8) = 1 slot: the smallest a
+    assert m["mpe"]["base_rate"] == pytest.approx(5 / 8)
+    for f in ("report.md", "metrics.json", "structures.csv", "scatter_toy.png", "roc_toy.png"):
+        assert (out / f).stat().st_size > 0
+    report = (out / "report.md").read_text()
+    assert "| toy | 9 | 8 |" in report and "model cannot do Br-rich" in report
+    assert json.loads((out / "metrics.json").read_text())["metrics"]["toy"]["n"] == 8
+    # rerun: nothing recomputed
+    res2 = validate(d, db, out, models=["toy"], task=task, n_boot=50)
+    assert all(r["computed"] == 0 for r in res2["runs"])
+
+
+def test_validate_subset_is_seeded_and_documented(obelix_dir, tmp_path):
+    from ionnet.validate import validate
+
+    d = obelix_dir
+    task = f"{os.path.join(HERE, 'test_validate.py')}:lattice_task"
+    kw = dict(models=["toyfull", "toysub"], subset=3, subset_models=["toysub"], task=task, n_boot=20,
+              disordered="skip")
+    r1 = validate(d, tmp_path / "a.sqlite", tmp_path / "ra", seed=0, **kw)
+    r2 = validate(d, tmp_path / "b.sqlite", tmp_path / "rb", seed=0, **kw)
+    ids = r1["coverage"]["subset_ids"]
+    assert ids == r2["coverage"]["subset_ids"] and len(ids) == 3
+    assert r1["coverage"]["unscored"] == {"no CIF in OBELiX": 1, "framework disorder (--disordered skip)": 1}
+    assert r1["coverage"]["per_model"]["toysub"]["attempted"] == 3
+    assert r1["coverage"]["per_model"]["toyfull"]["attempted"] == 8
+    assert {"toyfull", "toysub", "toyfull@subset", "toyfull@common", "toysub@common"} <= set(r1["metrics"])
+
+
+def test_validate_cli(obelix_dir, tmp_path):
+    from ionnet.cli import main
+
+    d = obelix_dir
+    task = f"{os.path.join(HERE, 'test_validate.py')}:lattice_task"
+    rc = main(["validate", "--data", str(d), "--models", "toy", "--task", task, "--db", str(tmp_path / "v.sqlite"),
+               "--out", str(tmp_path / "rep"), "--n-boot", "20", "--no-progress", "--limit", "4"])
+    assert rc == 0
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "ionnet validate --data" in report and "--limit 4" in report
+    assert main(["validate", "--data", str(tmp_path), "--db", "x.sqlite", "--out", str(tmp_path / "r")]) == 1
+
+
+def test_doctests():
+    import doctest
+
+    import ionnet.validate
+
+    failures, _ = doctest.testmod(ionnet.validate, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert failures == 0
