@@ -1,0 +1,395 @@
+"""Rendering: periodic components (exact, against a brute-force periodic labelling),
+off-screen pyvista scenes, offline HTML in headless Chromium, matplotlib figures, CLI.
+
+The two-well field: along x a deep well (x = 1/4) and a shallow one (x = 3/4,
+0.2 eV higher) separated by 0.6 eV walls; a 0.1 eV barrier along y and 0.5 eV
+along z.  Below 0.25 eV the deep well is a tube along y (percolating, 1D) and
+the shallow well a pocket; above 0.3 eV both are tubes.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import pytest
+
+from ionnet import EnergyGrid, analyze
+
+LATTICE = np.array([[6.0, 0.0, 0.0], [0.8, 4.0, 0.0], [0.3, 0.4, 4.5]])  # monoclinic-ish, Å
+N = 16
+
+
+def two_wells(n=N):
+    x = np.arange(n) / n
+    ex = 0.3 * np.cos(4 * np.pi * x) - 0.1 * np.sin(2 * np.pi * x)
+    ey = 0.05 * np.cos(2 * np.pi * x)
+    ez = 0.25 * np.cos(2 * np.pi * x)
+    return ex[:, None, None] + ey[None, :, None] + ez[None, None, :]
+
+
+@pytest.fixture(scope="module")
+def result():
+    from pymatgen.core import Lattice, Structure
+
+    st = Structure(Lattice(LATTICE), ["O", "Ti"], [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0]])
+    return analyze(EnergyGrid(two_wells(), LATTICE, structure=st, metadata={"ion": "Li"}))
+
+
+# ------------------------------------------------------------------- components (no rendering)
+def brute_force_components(e, t, connectivity):
+    """Label {e <= t} with periodic wrap through a sparse graph of all nodes."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    from ionnet.core.sweep import stencil
+
+    keep = np.isfinite(e) & (e <= t)
+    flat = np.arange(e.size).reshape(e.shape)
+    rows, cols = [], []
+    for s in stencil(connectivity):
+        nb = np.roll(flat, shift=tuple(-s), axis=(0, 1, 2))
+        ok = keep & keep.ravel()[nb]
+        rows.append(flat[ok])
+        cols.append(nb[ok])
+    rows, cols = np.concatenate(rows), np.concatenate(cols)
+    g = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(e.size, e.size))
+    _, lab = connected_components(g, directed=False)
+    return len(np.unique(lab[keep.ravel()])), lab.reshape(e.shape), keep
+
+
+def same_partition(a, b, keep):
+    pairs = set(zip(a[keep].tolist(), b[keep].tolist()))
+    return len(pairs) == len(set(a[keep].tolist())) == len(set(b[keep].tolist()))
+
+
+@pytest.mark.parametrize("connectivity", [6, 18, 26])
+@pytest.mark.parametrize("t", [0.15, 0.35, 0.5, 0.65])
+def test_components_match_brute_force_and_sweep(connectivity, t):
+    from ionnet.render import periodic_components
+
+    e = np.random.default_rng(7).random((9, 8, 7))
+    e[0, 0, 0] = np.inf
+    r = analyze(e, lattice=np.eye(3) * 4.0, connectivity=connectivity)
+    c = periodic_components(r, t)
+    rel = e - r.e_min
+    n, lab, keep = brute_force_components(rel, t, connectivity)
+    assert c.n_components == n
+    assert same_partition(c.labels, lab, keep)
+    assert c.sizes.sum() == keep.sum()
+    # the exact sweep says which dimensionality some region reaches at t
+    for d in (1, 2, 3):
+        assert (c.dimensionality.max(initial=0) >= d) == (t >= r.percolation_energy_any[d])
+
+
+def test_two_wells_components(result):
+    from ionnet.render import periodic_components
+
+    c = periodic_components(result, 0.25)
+    assert c.n_components == 2
+    assert c.dimensionality.tolist() == [1, 0]  # deep tube along b, shallow pocket
+    np.testing.assert_array_equal(c.windings[0][0] != 0, [False, True, False])
+    assert c.min_energy[1] == pytest.approx(0.2)
+    assert periodic_components(result, 0.35).dimensionality.tolist() == [1, 1]
+    assert periodic_components(result, 0.05).dimensionality.tolist() == [0]
+
+
+def test_unwrapped_component_is_connected_without_wrap(result):
+    from scipy.ndimage import label
+
+    from ionnet.render import periodic_components
+
+    c = periodic_components(result, 0.25)
+    for comp in range(1, c.n_components + 1):
+        ijk = c.unwrapped_indices(comp)
+        lo = ijk.min(axis=0)
+        box = np.zeros(tuple(ijk.max(axis=0) - lo + 1), dtype=bool)
+        box[tuple((ijk - lo).T)] = True
+        assert label(box)[1] == 1
+
+
+# ------------------------------------------------------------------- rendering
+def _rendering_problem() -> str | None:
+    code = (
+        "from ionnet.render.scene import _pyvista\n"
+        "pv = _pyvista()\n"
+        "p = pv.Plotter(off_screen=True, window_size=(64, 64))\n"
+        "p.add_mesh(pv.Sphere())\n"
+        "img = p.screenshot(None, return_img=True)\n"
+        "assert img.std() > 0, 'blank image'\n"
+    )
+    try:
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    except subprocess.TimeoutExpired:
+        return "off-screen rendering timed out"
+    if out.returncode != 0:
+        tail = (out.stderr.strip().splitlines() or ["no output"])[-1]
+        return f"pyvista cannot render off screen here (needs libEGL/Mesa or OSMesa): {tail}"
+    return None
+
+
+@pytest.fixture(scope="module")
+def pv():
+    try:
+        import pyvista  # noqa: F401
+    except ImportError:
+        pytest.skip("pyvista is not installed: pip install 'ionnet[render]'")
+    problem = _rendering_problem()
+    if problem:
+        pytest.skip(problem)
+    from ionnet.render.scene import _pyvista
+
+    return _pyvista()
+
+
+def image(path):
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"), dtype=np.float64)
+
+
+def assert_not_blank(img):
+    background = np.all(img > 250, axis=-1)  # white background
+    assert (~background).mean() > 0.01
+    assert img.std() > 5
+
+
+SMALL = (320, 240)
+
+
+def test_pathways_png_nonblank_and_differs_between_thresholds(pv, result, tmp_path):
+    from ionnet import render
+
+    paths = []
+    for t in (0.15, 0.45):
+        p = render.pathways(result, [t], supercell=(2, 2, 1), window_size=SMALL)
+        assert pv.OFF_SCREEN and p.off_screen
+        paths.append(render.save(p, tmp_path / f"p{t}.png"))
+        p.close()
+    a, b = image(paths[0]), image(paths[1])
+    assert a.shape == b.shape == (SMALL[1], SMALL[0], 3)
+    assert_not_blank(a)
+    assert_not_blank(b)
+    assert np.abs(a - b).mean() > 1.0
+
+
+def test_pathways_default_thresholds_and_actors(pv, result):
+    from ionnet import render
+
+    ts = render.default_thresholds(result)
+    assert ts[0] == pytest.approx(result.mpe + 0.02)
+    p = render.pathways(result, window_size=SMALL)
+    names = set(p.actors)
+    assert {"cell", "supercell", "atoms-O", "atoms-Ti", "sites", "saddles"} <= names
+    assert sum(n.startswith("threshold-") for n in names) == len(ts)
+    p.close()
+
+
+def test_level_surface_closes_across_cell_faces(pv, result):
+    from ionnet.render import level_surface
+
+    # the deep tube runs along b: with the periodic end point it is one piece over two cells
+    surf = level_surface(result, 0.15, supercell=(1, 2, 1))
+    assert surf.n_points > 0
+    regions = np.unique(surf.connectivity().point_data["RegionId"])
+    assert len(regions) == 1
+    # Cartesian points inside the supercell, reaching both of its b faces
+    frac = np.linalg.solve(LATTICE.T, surf.points.T).T
+    assert np.all(frac >= -1e-6) and np.all(frac <= np.array([1, 2, 1]) + 1e-6)
+    assert frac[:, 1].min() == pytest.approx(0.0, abs=1e-6) and frac[:, 1].max() == pytest.approx(2.0, abs=1e-6)
+    # the deep well sits at a = 1/4: the tube is centred there
+    assert frac[:, 0].mean() == pytest.approx(0.25, abs=0.03)
+
+
+@pytest.mark.parametrize("t, n_expected", [(0.05, 1), (0.25, 2), (0.35, 2)])
+def test_isosurface_pieces_equal_component_count(pv, result, t, n_expected):
+    from ionnet import render
+
+    surfaces, comps = render.component_surfaces(result, t)
+    assert comps.n_components == n_expected
+    pieces = [len(np.unique(s.connectivity().point_data["RegionId"])) for s in surfaces]
+    assert pieces == [1] * comps.n_components
+    assert sum(pieces) == comps.n_components
+    p = render.components(result, t, window_size=SMALL)
+    assert sorted(n for n in p.actors if n.startswith("component-")) == [
+        f"component-{i}" for i in range(1, n_expected + 1)
+    ]
+    p.close()
+
+
+def test_components_png(pv, result, tmp_path):
+    from ionnet import render
+
+    p = render.components(result, 0.25, window_size=SMALL)
+    assert_not_blank(image(render.save(p, tmp_path / "c.png")))
+    p.close()
+
+
+def test_render_errors(pv, result, tmp_path):
+    from ionnet import render
+    from ionnet.render import RenderError
+
+    with pytest.raises(RenderError, match="`supercell` must be three positive integers"):
+        render.pathways(result, [0.2], supercell=(0, 1, 1))
+    with pytest.raises(RenderError, match="at most 64"):
+        render.pathways(result, [0.2], supercell=(5, 5, 5))
+    with pytest.raises(RenderError, match="finite energies"):
+        render.pathways(result, [np.inf])
+    with pytest.raises(RenderError, match="expected a PercolationResult"):
+        render.pathways(result.grid)
+    p = render.pathways(result, [0.2], supercell=(1, 1, 1), show_sites=False, window_size=SMALL)
+    with pytest.raises(RenderError, match="must end in .png"):
+        render.save(p, tmp_path / "x.jpg")
+    with pytest.raises(RenderError, match="must end in .html"):
+        render.export_html(p, tmp_path / "x.png")
+    p.close()
+
+
+def test_library_never_calls_show():
+    import ionnet.render as r
+
+    folder = os.path.dirname(r.__file__)
+    for name in os.listdir(folder):
+        if name.endswith(".py"):
+            assert ".show(" not in open(os.path.join(folder, name)).read(), name
+
+
+def _chromium() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable"):
+        path = shutil.which(name)
+        if path:
+            return path
+    return None
+
+
+def test_export_html_renders_in_headless_chromium(pv, result, tmp_path):
+    pytest.importorskip("trame_vtk", reason="HTML export needs trame-vtk: pip install trame-vtk")
+    from ionnet import render
+
+    p = render.pathways(result, [0.15, 0.45], supercell=(1, 1, 1), window_size=SMALL)
+    html = render.export_html(p, tmp_path / "scene.html")
+    p.close()
+    text = open(html, encoding="utf-8").read()
+    assert "OfflineLocalView" in text
+    assert "<script src=\"http" not in text  # self-contained: nothing fetched from the network
+    chromium = _chromium()
+    if chromium is None:
+        pytest.skip("headless Chromium not found (apt-get install -y chromium) - the HTML was written but not opened")
+    shot = tmp_path / "shot.png"
+    with tempfile.TemporaryDirectory() as profile:
+        cmd = [
+            chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+            "--window-size=640,480", "--virtual-time-budget=8000", f"--screenshot={shot}", f"file://{html}",
+        ]
+        subprocess.run(cmd, capture_output=True, timeout=120)
+    assert shot.exists(), "chromium wrote no screenshot"
+    assert_not_blank(image(shot))
+
+
+# ------------------------------------------------------------------- matplotlib
+def test_fv_plot(result, tmp_path):
+    from matplotlib.figure import Figure
+
+    from ionnet.render import fv_plot
+
+    fig = fv_plot(result)
+    assert isinstance(fig, Figure)
+    ax = fig.axes[0]
+    x, y = ax.lines[0].get_data()
+    np.testing.assert_allclose(y, result.free_volume(x))
+    finite = [d for d in (1, 2, 3) if np.isfinite(result.percolation_energy[d])]
+    marks = [ln for ln in ax.lines[1:] if np.ptp(ln.get_xdata()) == 0]
+    assert sorted(float(ln.get_xdata()[0]) for ln in marks) == pytest.approx(
+        sorted(result.percolation_energy[d] for d in finite)
+    )
+    fig.savefig(tmp_path / "fv.png")
+    assert_not_blank(image(tmp_path / "fv.png"))
+
+
+def test_level_histogram(result, tmp_path):
+    from ionnet.render import level_histogram
+
+    fig = level_histogram(result, bins=30)
+    counts = sum(p.get_height() for p in fig.axes[0].patches if hasattr(p, "get_height") and p.get_width() > 0
+                 and p.get_facecolor()[2] > 0.5)
+    assert counts == np.isfinite(result.level_map).sum()
+    fig.savefig(tmp_path / "h.png")
+    assert_not_blank(image(tmp_path / "h.png"))
+
+
+@pytest.mark.parametrize("axis, field", [(0, "energy"), (1, "level"), (2, "energy")])
+def test_slice_plot(result, tmp_path, axis, field):
+    from ionnet.render import slice_plot
+
+    fig = slice_plot(result, axis=axis, field=field)
+    assert f"{field} at {'abc'[axis]} = " in fig.axes[0].get_title()
+    fig.savefig(tmp_path / "s.png")
+    assert_not_blank(image(tmp_path / "s.png"))
+
+
+def test_slice_plot_errors(result):
+    from ionnet import GridError
+    from ionnet.render import slice_plot
+
+    with pytest.raises(GridError, match="`axis` must be 0, 1 or 2"):
+        slice_plot(result, axis=3)
+    with pytest.raises(GridError, match="`index` must be 0..15"):
+        slice_plot(result, index=16)
+
+
+# ------------------------------------------------------------------- command line
+def cli(*args):
+    return subprocess.run([sys.executable, "-m", "ionnet.cli", *args], capture_output=True, text=True, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def grid_file(result, tmp_path_factory):
+    path = tmp_path_factory.mktemp("cli") / "wells.npz"
+    result.grid.save(path)
+    return path
+
+
+def test_cli_render_png_and_components(pv, grid_file, tmp_path):
+    out = cli("render", str(grid_file), "--threshold", "0.15", "0.45", "--supercell", "1", "2", "1",
+              "--size", "320", "240", "-o", str(tmp_path / "r.png"))
+    assert out.returncode == 0, out.stderr
+    assert_not_blank(image(tmp_path / "r.png"))
+    out = cli("render", str(grid_file), "--components", "0.25", "--no-atoms", "--size", "320", "240",
+              "-o", str(tmp_path / "c.png"))
+    assert out.returncode == 0, out.stderr
+    assert_not_blank(image(tmp_path / "c.png"))
+
+
+def test_cli_plot(grid_file, tmp_path):
+    out = cli("plot", str(grid_file), "--kind", "hist", "-o", str(tmp_path / "h.png"))
+    assert out.returncode == 0, out.stderr
+    assert_not_blank(image(tmp_path / "h.png"))
+
+
+@pytest.mark.parametrize(
+    "verb, args, message",
+    [
+        ("render", ["{grid}", "-o", "{tmp}/r.jpg"], "-o must name a .png file"),
+        ("render", ["{grid}"], "nothing to write"),
+        ("plot", ["{tmp}/missing.npz", "-o", "{tmp}/p.png"], "grid file not found"),
+        ("plot", ["{tmp}/bad.npz", "-o", "{tmp}/p.png"], "cannot read grid file"),
+    ],
+)
+def test_cli_errors_are_one_line(grid_file, tmp_path, verb, args, message):
+    (tmp_path / "bad.npz").write_text("not a grid")
+    out = cli(verb, *[a.format(grid=grid_file, tmp=tmp_path) for a in args])
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], out.stderr
+    assert "Traceback" not in out.stderr
+
+
+@pytest.mark.parametrize("verb", ["render", "plot"])
+def test_cli_help_has_example(verb):
+    out = cli(verb, "--help")
+    assert out.returncode == 0
+    assert "examples:" in out.stdout and f"ionnet {verb} " in out.stdout
