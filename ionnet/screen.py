@@ -52,6 +52,7 @@ __all__ = [
     "ScreenSettings",
     "ScreenSummary",
     "StructureInput",
+    "TaskTimeout",
     "RANK_KEYS",
     "SCHEMA_VERSION",
 ]
@@ -424,6 +425,42 @@ def _save_grids(grids: Any, path: str) -> None:
         grids.save(path)
 
 
+class TaskTimeout(IonnetError, TimeoutError):
+    """A structure took longer than ``timeout_s`` (stored as a failed row)."""
+
+
+class _alarm:
+    """Raise :class:`TaskTimeout` after ``seconds`` (SIGALRM; main thread of a POSIX process only)."""
+
+    def __init__(self, seconds: float | None):
+        import signal
+        import threading
+
+        self.seconds = seconds
+        self.active = bool(seconds) and hasattr(signal, "setitimer") and \
+            threading.current_thread() is threading.main_thread()
+        self.old = None
+
+    def _fire(self, signum, frame):
+        raise TaskTimeout(f"took longer than timeout_s = {self.seconds:g} s")
+
+    def __enter__(self):
+        if self.active:
+            import signal
+
+            self.old = signal.signal(signal.SIGALRM, self._fire)
+            signal.setitimer(signal.ITIMER_REAL, float(self.seconds))
+        return self
+
+    def __exit__(self, *exc):
+        if self.active:
+            import signal
+
+            signal.setitimer(signal.ITIMER_REAL, 0)
+            signal.signal(signal.SIGALRM, self.old)
+        return False
+
+
 def run_one(spec: dict) -> dict:
     """Screen one structure; never raises for a structure problem (picklable, runs in workers).
 
@@ -432,8 +469,11 @@ def run_one(spec: dict) -> dict:
     spec : dict
         ``structure_id``, ``path``, ``key``, ``settings`` (dict),
         ``settings_hash``, ``thresholds``, ``save_grids`` (folder or None),
-        ``task`` (None, a 'module:function' string or a picklable callable)
-        and ``threads`` (torch threads in this process, or None).
+        ``task`` (None, a 'module:function' string or a picklable callable),
+        ``threads`` (torch threads in this process, or None) and
+        ``timeout_s`` (None or seconds for the task; enforced with SIGALRM in
+        a process's main thread, i.e. serial runs and pool workers, not in
+        threaded dask workers).
 
     Returns
     -------
@@ -467,7 +507,8 @@ def run_one(spec: dict) -> dict:
     try:
         task = _resolve_task(spec.get("task"))
         settings = dict(spec["settings"])
-        grids = task(spec["path"], settings)
+        with _alarm(spec.get("timeout_s")):
+            grids = task(spec["path"], settings)
         t1 = time.perf_counter()
         out["t_scan_s"] = t1 - t0
         from .analysis import analyze
@@ -792,6 +833,7 @@ def screen(
     dask_address: Any = None,
     save_grids: str | os.PathLike | None = None,
     retry_failed: bool = False,
+    timeout_s: float | None = None,
     path_column: str = "path",
     id_column: str | None = None,
     task: Callable | str | None = None,
@@ -823,6 +865,11 @@ def screen(
         Keep each structure's energy grids as ``.npz`` there.
     retry_failed : bool
         Recompute structures whose stored row is 'failed'.
+    timeout_s : float, optional
+        Give up on a structure after this many seconds of scanning (stored as
+        failed, ``error_type='TaskTimeout'``; rerun with ``retry_failed`` and
+        a larger limit).  Enforced in serial runs and pool workers (SIGALRM),
+        not on dask workers.  Not part of the settings hash.
     path_column, id_column : str
         CSV columns (see :func:`collect_inputs`).
     task : callable, 'module:function' or 'file.py:function', optional
@@ -877,6 +924,8 @@ def screen(
     thresholds = [float(t) for t in thresholds]
     if not all(math.isfinite(t) for t in thresholds):
         raise ValueError(f"`thresholds` must be finite energies in eV (got {thresholds!r})")
+    if timeout_s is not None and not timeout_s > 0:
+        raise ValueError(f"`timeout_s` must be > 0 seconds or None (got {timeout_s!r})")
     if task is not None and not callable(task):
         _resolve_task(task)  # fail early on a bad 'module:function'
 
@@ -924,7 +973,7 @@ def screen(
                 "structure_id": it.structure_id, "path": it.path, "key": it.key,
                 "settings": run_settings, "settings_hash": shash, "thresholds": thresholds,
                 "save_grids": os.fspath(save_grids) if save_grids else None,
-                "task": task, "threads": None,
+                "task": task, "threads": None, "timeout_s": timeout_s,
             })
         logger.info("screen: %d inputs, %d distinct, %d skipped, %d to run (settings %s)",
                     len(items), len(unique), n_skipped, len(specs), shash)

@@ -43,6 +43,7 @@ __all__ = [
     "ObelixEntry",
     "load_obelix",
     "classify_disorder",
+    "majority_approximant",
     "plan_obelix",
     "validate",
     "DESCRIPTORS",
@@ -323,8 +324,8 @@ class Plan:
 
 def plan_obelix(entries: Sequence[ObelixEntry], *, ion: str = "Li", disordered: str = "order") -> Plan:
     """Sort entries by disorder class; ``disordered='skip'`` leaves framework-disordered ones out."""
-    if disordered not in ("order", "skip"):
-        raise ValueError(f"`disordered` must be 'order' or 'skip' (got {disordered!r})")
+    if disordered not in DISORDERED_MODES:
+        raise ValueError(f"`disordered` must be one of {', '.join(DISORDERED_MODES)} (got {disordered!r})")
     plan = Plan({e.id: e for e in entries}, {"ordered": [], "ion": [], "framework": []})
     for e in sorted(entries, key=lambda e: e.id):
         if e.cif is None:
@@ -345,13 +346,68 @@ def plan_obelix(entries: Sequence[ObelixEntry], *, ion: str = "Li", disordered: 
     return plan
 
 
-# ------------------------------------------------------------------------- pipeline
+def majority_approximant(cif: str | os.PathLike, ion: str = "Li", *, min_separation_ang: float = 1.0) -> Any:
+    """A crude ordered framework for a CIF whose framework is disordered (for ``framework='empty'``).
+
+    Every site keeps its majority non-``ion`` element when the non-``ion``
+    occupancy is >= 0.5 (ties: the alphabetically first element); a site
+    holding mostly ``ion`` (or only ``ion``) becomes a full ``ion`` site (it is
+    removed anyway by ``framework='empty'``); other sites are dropped.  Sites
+    are placed in order of decreasing occupancy and a framework atom closer
+    than ``min_separation_ang`` to one already placed is dropped (split sites).
+
+    Returns
+    -------
+    pymatgen Structure
+        Ordered; charge balance is not enforced.
+    """
+    import warnings
+
+    from pymatgen.core import Structure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        s = Structure.from_file(os.fspath(cif))
+    picks = []
+    for site in s:
+        occ: dict[str, float] = {}
+        for sp, o in site.species.items():
+            sym = getattr(sp, "symbol", None) or str(getattr(sp, "element", sp))
+            occ[sym] = occ.get(sym, 0.0) + float(o)
+        other = {k: v for k, v in occ.items() if k != ion}
+        tot_other = sum(other.values())
+        if tot_other >= 0.5 - 1e-6:
+            el = sorted(other.items(), key=lambda kv: (-kv[1], kv[0]))[0][0]
+            picks.append((tot_other, el, site.frac_coords))
+        elif occ.get(ion, 0.0) > 0:
+            picks.append((occ[ion], ion, site.frac_coords))
+    picks.sort(key=lambda p: (p[1] == ion, -p[0]))  # framework first, most occupied first
+    species, coords = [], []
+    lat = s.lattice
+    for _, el, fc in picks:
+        if coords and el != ion:
+            fw = [c for c, e in zip(coords, species) if e != ion]
+            if fw:
+                d = lat.get_all_distances([fc], fw)[0]
+                if d.min() < min_separation_ang:
+                    continue
+        species.append(el)
+        coords.append(fc)
+    return Structure(lat, species, coords)
+
+
+#: ``disordered=`` choices for framework-disordered CIFs.
+DISORDERED_MODES = ("order", "skip", "majority", "order+majority")
+
 _GROUP_SETTINGS = {
     "ordered": dict(framework="vacancy", order=False),
     "ion": dict(framework="empty", order=False),        # only the mobile ions are disordered: remove them all
     "framework": dict(framework="vacancy", order=True),  # ordered approximant (ionnet.scan order=True)
+    "majority": dict(framework="empty", order=False),   # majority_approximant, mobile ions removed
 }
-_GROUP_NAMES = {"ordered": "ordered CIF", "ion": "disordered on Li sites only", "framework": "disordered framework"}
+_GROUP_NAMES = {"ordered": "ordered CIF", "ion": "disordered on Li sites only",
+                "framework": "disordered framework, order=True",
+                "majority": "disordered framework, majority approximant"}
 
 
 def _value(row: dict, name: str) -> float:
@@ -466,6 +522,21 @@ def _plots(out_dir: str, tag: str, records: list[dict], names: list[str]) -> lis
     return files
 
 
+def _run_records(run: dict, db: Any, ion: str, plan: Plan) -> list[dict]:
+    from .screen import read_results
+
+    rows = {r["structure_key"]: r for r in read_results(db, model=run["model"], ion=ion,
+                                                        settings_hash=run["summary"].settings_hash, status=None)}
+    out = []
+    for i in run["ids"]:
+        e = plan.entries[i]
+        row = rows.get(run["keys"][i])
+        out.append({"id": i, "formula": e.formula, "group": run["group"], "log10_sigma": e.log10_sigma,
+                    "censored": e.censored, "superionic": e.superionic, "row": row or {}, "model": run["model"],
+                    "status": row["status"] if row else "missing", "error": (row or {}).get("error")})
+    return out
+
+
 def validate(
     data: str | os.PathLike,
     db: str | os.PathLike,
@@ -484,6 +555,7 @@ def validate(
     connectivity: int = 6,
     refine: bool = False,
     n_boot: int = 1000,
+    timeout_s: float | None = None,
     task: Any = None,
     progress: bool = False,
     command: str | None = None,
@@ -512,9 +584,15 @@ def validate(
         Default: every model except ``'bvse'``.
     subset_spacing : float, Å, optional
         Grid spacing of the subset runs (default ``spacing``).
-    disordered : {'order', 'skip'}
-        Framework-disordered CIFs: ordered approximant (``order=True``) or left out.
-        CIFs disordered on mobile-ion sites only always use ``framework='empty'``.
+    disordered : {'order', 'skip', 'majority', 'order+majority'}
+        Framework-disordered CIFs: ``ionnet.scan(order=True)`` (an Ewald-ranked
+        ordering in a supercell of <= 200 sites); left out; the crude
+        :func:`majority_approximant` with ``framework='empty'``; or
+        ``order=True`` with the approximant as fallback for those it cannot
+        order.  CIFs disordered on mobile-ion sites only always use
+        ``framework='empty'``.
+    timeout_s : float, optional
+        Per-structure limit passed to :func:`ionnet.screen.screen`.
     limit : int, optional
         Only the first ``limit`` scorable ids (sorted) - for quick trials.
     workers, connectivity, refine, task, progress
@@ -554,43 +632,76 @@ def validate(
     for i in scorable:
         key, err = _file_key(plan.entries[i].cif)
         keys[i] = (key, err)
+    approx_dir = os.path.join(out, "approximants")
+    approx: dict[str, tuple[str, str, str | None]] = {}  # id -> (path, key, error)
+
+    def approximant(i: str) -> tuple[str, str, str | None]:
+        if i not in approx:
+            os.makedirs(approx_dir, exist_ok=True)
+            path = os.path.join(approx_dir, f"{i}.cif")
+            try:
+                from pymatgen.io.cif import CifWriter
+
+                CifWriter(majority_approximant(plan.entries[i].cif, ion)).write_file(path)
+                key, err = _file_key(path)
+            except Exception as e:  # noqa: BLE001 - recorded as this structure's failure
+                key, err = _file_key(path + ".missing")[0], f"majority approximant failed: {e}"
+            approx[i] = (path, key, err)
+        return approx[i]
+
     runs = []
     for model in models:
         ids = subset_ids if model in subset_models else scorable
         sp = (subset_spacing or spacing) if model in subset_models else spacing
-        for g in ("ordered", "ion", "framework"):
-            gid = [i for i in ids if group_of[i] == g]
+        for g in ("ordered", "ion", "framework", "majority"):
+            if g == "framework" and disordered not in ("order", "order+majority"):
+                continue
+            if g == "majority":
+                if disordered == "majority":
+                    gid = [i for i in ids if group_of[i] == "framework"]
+                elif disordered == "order+majority":
+                    done = {r["id"] for run in runs if run["model"] == model
+                            for r in _run_records(run, db, ion, plan) if r["status"] == "ok"}
+                    gid = [i for i in ids if group_of[i] == "framework" and i not in done]
+                else:
+                    gid = []
+                items = [StructureInput(i, *approximant(i)) for i in gid]
+            else:
+                gid = [i for i in ids if group_of[i] == g]
+                items = [StructureInput(i, plan.entries[i].cif, keys[i][0], keys[i][1]) for i in gid]
             if not gid:
                 continue
-            items = [StructureInput(i, plan.entries[i].cif, keys[i][0], keys[i][1]) for i in gid]
             logger.info("validate: %s on %d %s structures", model, len(items), g)
             summ = screen(items, db, model=model, ion=ion, spacing=sp, connectivity=connectivity,
-                          refine=refine, workers=workers, task=task, progress=progress, **_GROUP_SETTINGS[g])
-            runs.append({"model": model, "group": g, "spacing": sp, "ids": gid, "summary": summ})
+                          refine=refine, workers=workers, task=task, progress=progress, timeout_s=timeout_s,
+                          **_GROUP_SETTINGS[g])
+            runs.append({"model": model, "group": g, "spacing": sp, "ids": gid, "summary": summ,
+                         "keys": {it.structure_id: it.key for it in items}})
 
     # ---- join with measurements
-    table: dict[str, list[dict]] = {}
+    per_id: dict[str, dict[str, dict]] = {}
     coverage = {}
     for run in runs:
-        rows = {r["structure_key"]: r for r in read_results(db, model=run["model"], ion=ion,
-                                                            settings_hash=run["summary"].settings_hash, status=None)}
-        cov = coverage.setdefault(run["model"], {"attempted": 0, "ok": 0, "failed": {}, "by_group": {}})
-        bg = cov["by_group"].setdefault(run["group"], {"attempted": 0, "ok": 0})
-        for i in run["ids"]:
-            e = plan.entries[i]
-            row = rows.get(keys[i][0])
-            cov["attempted"] += 1
+        for rec in _run_records(run, db, ion, plan):
+            cur = per_id.setdefault(run["model"], {}).get(rec["id"])
+            if cur is None or cur["status"] != "ok":
+                if cur is not None:
+                    rec["fallback_from"] = f"{cur['group']}: {_short(cur['error'])}"
+                per_id[run["model"]][rec["id"]] = rec
+            cov = coverage.setdefault(run["model"], {"attempted": 0, "ok": 0, "failed": {}, "by_group": {}})
+            bg = cov["by_group"].setdefault(run["group"], {"attempted": 0, "ok": 0})
             bg["attempted"] += 1
-            rec = {"id": i, "formula": e.formula, "group": run["group"], "log10_sigma": e.log10_sigma,
-                   "censored": e.censored, "superionic": e.superionic, "row": row or {}, "model": run["model"],
-                   "status": row["status"] if row else "missing", "error": (row or {}).get("error")}
-            if row and row["status"] == "ok":
+            bg["ok"] += rec["status"] == "ok"
+    table: dict[str, list[dict]] = {m: sorted(d.values(), key=lambda r: r["id"]) for m, d in per_id.items()}
+    for model, recs in table.items():
+        cov = coverage[model]
+        for rec in recs:
+            cov["attempted"] += 1
+            if rec["status"] == "ok":
                 cov["ok"] += 1
-                bg["ok"] += 1
             else:
-                reason = f"{(row or {}).get('error_type') or 'missing'}: {_short((row or {}).get('error'))}"
-                cov["failed"].setdefault(reason, []).append(i)
-            table.setdefault(run["model"], []).append(rec)
+                reason = f"{(rec['row'] or {}).get('error_type') or 'missing'}: {_short(rec['error'])}"
+                cov["failed"].setdefault(reason, []).append(rec["id"])
 
     # ---- metrics
     names = list(DESCRIPTORS)
@@ -599,6 +710,10 @@ def validate(
     for model in models:
         ok = [r for r in table.get(model, []) if r["status"] == "ok"]
         populations.append((f"{model}", model, ok))
+        # the cleanest population: ordered CIFs only, all in vacancy mode
+        populations.append((f"{model}@ordered", model, [r for r in ok if r["group"] == "ordered"]))
+        if disordered in ("majority", "order+majority"):  # without the crude approximants
+            populations.append((f"{model}@no-majority", model, [r for r in ok if r["group"] != "majority"]))
     if subset and subset_models:
         sub = set(subset_ids)
         for model in models:
@@ -707,18 +822,26 @@ def _report(res: dict, models, spacing, subset, subset_models, subset_spacing, s
         f"- OBELiX rows: {cov['obelix_rows']}; with a CIF: {cov['with_cif']}",
         f"- ordered CIFs: {cov['groups'].get('ordered', 0)} (framework='vacancy'); disordered on Li sites only: "
         f"{cov['groups'].get('ion', 0)} (framework='empty': all Li removed, one map); disordered framework: "
-        f"{cov['groups'].get('framework', 0)} "
-        + ("(order=True: ordered approximant, vacancy mode)" if disordered == "order" else "(skipped)"),
+        f"{cov['groups'].get('framework', 0)} ("
+        + {"order": "order=True: ionnet.scan's Ewald-ranked ordering in a supercell of <= 200 sites, vacancy mode",
+           "skip": "skipped",
+           "majority": "majority approximant (each site its majority element, split sites dropped), "
+                       "framework='empty'",
+           "order+majority": "order=True where ionnet.scan can order it, else the majority approximant "
+                             "(each site its majority element, split sites dropped) with framework='empty'",
+           }[disordered] + ")",
         f"- not scorable: {', '.join(f'{k}: {v}' for k, v in cov['unscored'].items()) or 'none'}",
         f"- scorable structures in this run: {cov['scorable']}",
         "",
-        "| model | attempted | scored | " + " | ".join(_GROUP_NAMES[g] for g in ("ordered", "ion", "framework"))
-        + " |",
-        "|---|---|---|---|---|---|",
+        "Scored / attempted per group (a structure that order=True cannot order and the approximant then scores "
+        "counts as attempted in both groups, scored once):",
+        "",
+        "| model | structures | scored | " + " | ".join(_GROUP_NAMES[g] for g in _GROUP_NAMES) + " |",
+        "|---|---|---|" + "---|" * len(_GROUP_NAMES),
     ]
     for m, c in cov["per_model"].items():
         bg = c["by_group"]
-        cells = [f"{bg[g]['ok']}/{bg[g]['attempted']}" if g in bg else "–" for g in ("ordered", "ion", "framework")]
+        cells = [f"{bg[g]['ok']}/{bg[g]['attempted']}" if g in bg else "–" for g in _GROUP_NAMES]
         L.append(f"| {m} | {c['attempted']} | {c['ok']} | " + " | ".join(cells) + " |")
     L.append("")
     for m, c in cov["per_model"].items():

@@ -183,6 +183,19 @@ def test_retry_failed(folder, tmp_path):
     assert s2["attempts"] == 2 and s2["error"] is None and s2["mpe"] == pytest.approx(0.5)
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_timeout_is_a_failed_row(folder, tmp_path, workers):
+    from ionnet.screen import read_results, screen
+
+    _write(folder, "slow.cif", amplitude=0.2, delay=30)
+    t0 = time.time()
+    s = screen(folder, tmp_path / "r.sqlite", model="toy", task=TASK, timeout_s=1.0, workers=workers)
+    assert time.time() - t0 < 20
+    assert (s.n_ok, s.n_failed) == (6, 1)
+    (row,) = read_results(tmp_path / "r.sqlite", status="failed")
+    assert row["structure_id"] == "slow" and row["error_type"] == "TaskTimeout" and "1 s" in row["error"]
+
+
 def test_unavailable_model_stops_the_batch(folder, tmp_path):
     from ionnet.screen import read_results, screen
 

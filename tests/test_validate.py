@@ -139,6 +139,8 @@ def lattice_task(path, settings):
         s = Structure.from_file(path)
     if not s.is_ordered and not settings["order"] and settings["framework"] != "empty":
         raise StructureError("disordered structure: pass order=True")
+    if not s.is_ordered and settings["order"] and os.environ.get("IONNET_TEST_ORDER_FAILS"):
+        raise StructureError("order=True: no supercell of <= 200 sites makes the occupancies integral")
     if s.composition["Br"] >= 1:  # LiBr: a structure the model cannot do (LiCl0.5Br0.5 is fine)
         raise StructureError("model cannot do Br-rich structures")
     amp = s.lattice.a / 10  # a / sqrt(2) of the cubic edge: monotonic in it
@@ -172,7 +174,7 @@ def _obelix(tmp_path):
         rows.append((f"o{i}", "LiCl", sig, "True", "True"))
     rocksalt(4.1, li={"Li": 0.5}).to(filename=str(d / "cifs" / "li1.cif"))  # Li sites half occupied
     rows.append(("li1", "Li0.5Cl", "5e-3", "True", "False"))
-    rocksalt(4.3, cl={"Cl": 0.5, "Br": 0.5}).to(filename=str(d / "cifs" / "fw1.cif"))
+    rocksalt(4.3, cl={"Cl": 0.6, "Br": 0.4}).to(filename=str(d / "cifs" / "fw1.cif"))
     rows.append(("fw1", "LiClBr", "2e-4", "True", "False"))
     rocksalt(4.5, cl="Br").to(filename=str(d / "cifs" / "br1.cif"))
     rows.append(("br1", "LiBr", "1e-5", "True", "True"))
@@ -250,6 +252,41 @@ def test_validate_subset_is_seeded_and_documented(obelix_dir, tmp_path):
     assert r1["coverage"]["per_model"]["toysub"]["attempted"] == 3
     assert r1["coverage"]["per_model"]["toyfull"]["attempted"] == 8
     assert {"toyfull", "toysub", "toyfull@subset", "toyfull@common", "toysub@common"} <= set(r1["metrics"])
+
+
+def test_validate_order_then_majority_fallback(obelix_dir, tmp_path, monkeypatch):
+    from ionnet.validate import validate
+
+    monkeypatch.setenv("IONNET_TEST_ORDER_FAILS", "1")  # order=True fails: the approximant takes over
+    task = f"{os.path.join(HERE, 'test_validate.py')}:lattice_task"
+    res = validate(obelix_dir, tmp_path / "v.sqlite", tmp_path / "rep", models=["toy"], task=task, n_boot=20,
+                   disordered="order+majority")
+    bg = res["coverage"]["per_model"]["toy"]["by_group"]
+    assert bg["framework"] == {"attempted": 1, "ok": 0} and bg["majority"] == {"attempted": 1, "ok": 1}
+    assert res["coverage"]["per_model"]["toy"]["ok"] == 8
+    assert {"toy", "toy@ordered", "toy@no-majority"} <= set(res["metrics"])
+    assert res["metrics"]["toy"]["n"] == 8 and res["metrics"]["toy@no-majority"]["n"] == 7
+    from pymatgen.core import Structure
+
+    approx = Structure.from_file(str(tmp_path / "rep" / "approximants" / "fw1.cif"))
+    assert approx.is_ordered and approx.composition.reduced_formula == "LiCl"
+
+
+def test_majority_approximant_drops_split_sites(tmp_path):
+    from pymatgen.core import Lattice, Structure
+
+    from ionnet.validate import majority_approximant
+
+    s = Structure(Lattice.cubic(6.0), ["Li", {"Li": 0.5}, {"O": 0.6}, {"O": 0.4}, {"Ti": 0.3, "Zr": 0.7},
+                                       {"S": 0.2}],
+                  [[0, 0, 0], [0.5, 0, 0], [0.25, 0.25, 0.25], [0.3, 0.25, 0.25], [0.5, 0.5, 0.5], [0, 0.5, 0.5]])
+    path = tmp_path / "d.cif"
+    s.to(filename=str(path))
+    a = majority_approximant(path)
+    assert a.is_ordered
+    assert sorted(a.composition.as_dict().items()) == [("Li", 2.0), ("O", 1.0), ("Zr", 1.0)]
+    (o,) = [site for site in a if site.specie.symbol == "O"]
+    assert np.allclose(o.frac_coords, [0.25, 0.25, 0.25])  # the 0.6 site wins, its 0.3 Å neighbour goes
 
 
 def test_validate_cli(obelix_dir, tmp_path):

@@ -49,6 +49,8 @@ def register(sub) -> None:
     p.add_argument("--dask", metavar="ADDRESS", default=None, help="dask scheduler address, e.g. tcp://host:8786")
     p.add_argument("--save-grids", metavar="DIR", default=None, help="keep each structure's energy grids (.npz) here")
     p.add_argument("--retry-failed", action="store_true", help="recompute structures stored as failed")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="give up on a structure after this long (stored as failed; not on dask workers)")
     p.add_argument("--path-column", default="path", help="CSV column of structure paths (default: path)")
     p.add_argument("--id-column", default=None, help="CSV column of structure names (default: file stem)")
     p.add_argument("--task", default=None, metavar="MODULE:FUNC",
@@ -85,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         dask_address=args.dask,
         save_grids=args.save_grids,
         retry_failed=args.retry_failed,
+        timeout_s=args.timeout,
         path_column=args.path_column,
         id_column=args.id_column,
         task=args.task,

@@ -29,8 +29,11 @@ def register(sub) -> None:
     p.add_argument("--subset-spacing", type=float, default=None, help="grid spacing of the subset runs, Å")
     p.add_argument("--seed", type=int, default=0, help="subset and bootstrap seed (default 0)")
     p.add_argument("--ion", default="Li", help="mobile ion (default Li)")
-    p.add_argument("--disordered", choices=["order", "skip"], default="order",
-                   help="framework-disordered CIFs: ordered approximant (default) or skip")
+    p.add_argument("--disordered", choices=["order", "skip", "majority", "order+majority"], default="order",
+                   help="framework-disordered CIFs: order=True (default), skip, a majority-element approximant "
+                        "with framework='empty', or order=True with the approximant as fallback")
+    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+                   help="give up on a structure after this long (stored as failed)")
     p.add_argument("--limit", type=int, default=None, help="only the first N scorable ids (quick trial)")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
     p.add_argument("--connectivity", type=int, choices=[6, 18, 26], default=6)
@@ -47,7 +50,7 @@ def register(sub) -> None:
 def _command(args: argparse.Namespace) -> str:
     """The equivalent command line, every option spelled out (for the report)."""
     parts = ["ionnet", "validate", "--data", args.data, "--models", args.models, "--spacing", str(args.spacing)]
-    for opt in ("subset", "subset_models", "subset_spacing", "limit", "task"):
+    for opt in ("subset", "subset_models", "subset_spacing", "limit", "timeout", "task"):
         v = getattr(args, opt)
         if v is not None:
             parts += ["--" + opt.replace("_", "-"), str(v)]
@@ -78,6 +81,7 @@ def run(args: argparse.Namespace) -> int:
         connectivity=args.connectivity,
         refine=args.refine,
         n_boot=args.n_boot,
+        timeout_s=args.timeout,
         task=args.task,
         progress=args.progress,
         command=_command(args),
