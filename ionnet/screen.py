@@ -384,16 +384,22 @@ def _init_worker(threads: int | None, task: Any, settings: dict, parent_pid: int
     _preload(task, settings)
 
 
-def _formula(grids: Any) -> str | None:
+def _formula(grids: Any, path: str) -> str | None:
+    """Reduced formula of the input structure (not of the scanned framework, which lacks the probe)."""
     g = grids[0] if isinstance(grids, (list, tuple)) else grids
-    st = getattr(g, "structure", None)
-    try:
-        if st is not None and hasattr(st, "composition"):
-            return str(st.composition.reduced_formula)
-    except Exception:  # noqa: BLE001
-        pass
     md = getattr(g, "metadata", {}) or {}
-    return md.get("formula")
+    if md.get("formula"):
+        return str(md["formula"])
+    try:
+        import warnings
+
+        from .io import read_structure
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return str(read_structure(path).composition.reduced_formula)
+    except Exception:  # noqa: BLE001 - a custom task's input need not be a structure file
+        return None
 
 
 def _fv_curve(result: Any) -> list[float]:
@@ -519,7 +525,7 @@ def run_one(spec: dict) -> dict:
         result = analyze(grids, connectivity=int(settings.get("connectivity", 6)))
         out["descriptors"] = descriptor_row(result, thresholds=spec.get("thresholds") or (0.5, 0.9, 1.5))
         out["fv_curve"] = _fv_curve(result)
-        out["formula"] = _formula(grids)
+        out["formula"] = _formula(grids, spec["path"])
         out["t_analysis_s"] = time.perf_counter() - t1
         if spec.get("save_grids"):
             os.makedirs(spec["save_grids"], exist_ok=True)
@@ -797,12 +803,13 @@ class ScreenSummary:
         return d
 
     def summary(self) -> str:
-        rate = (self.n_ok + self.n_failed) / self.elapsed_s * 3600 if self.elapsed_s > 0 else float("nan")
-        lines = [
-            f"{self.n_inputs} inputs ({self.n_unique} distinct), {self.n_skipped} already in {self.db}",
-            f"computed {self.n_ok + self.n_failed}: {self.n_ok} ok, {self.n_failed} failed"
-            f" in {self.elapsed_s:.1f} s ({rate:.0f} structures/h)",
-        ]
+        n = self.n_ok + self.n_failed
+        lines = [f"{self.n_inputs} inputs ({self.n_unique} distinct), {self.n_skipped} already in {self.db}"]
+        if n:
+            lines.append(f"computed {n}: {self.n_ok} ok, {self.n_failed} failed in {self.elapsed_s:.1f} s "
+                         f"({n / max(self.elapsed_s, 1e-9) * 3600:.0f} structures/h)")
+        else:
+            lines.append("nothing to compute (use --retry-failed to recompute failed rows)")
         for sid, err in self.failures[:20]:
             lines.append(f"  failed {sid}: {err}")
         if len(self.failures) > 20:
@@ -989,7 +996,7 @@ def screen(
 
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(specs), desc="screen", unit="struct", file=sys.stderr, disable=not progress,
+        bar = tqdm(total=len(specs), desc="screen", unit="struct", file=sys.stderr, disable=not progress or not specs,
                    dynamic_ncols=True, smoothing=0.05)
         try:
             for row in results:

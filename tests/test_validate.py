@@ -289,6 +289,14 @@ def test_majority_approximant_drops_split_sites(tmp_path):
     assert np.allclose(o.frac_coords, [0.25, 0.25, 0.25])  # the 0.6 site wins, its 0.3 Å neighbour goes
 
 
+@pytest.mark.parametrize("model, choice, expected", [("bvse", "auto", "empty"), ("m3gnet", "auto", "vacancy"),
+                                                     ("chgnet", "auto", "vacancy"), ("bvse", "vacancy", "vacancy")])
+def test_framework_choice(model, choice, expected):
+    from ionnet.validate import _framework_for
+
+    assert _framework_for(model, choice) == expected
+
+
 def test_validate_cli(obelix_dir, tmp_path):
     from ionnet.cli import main
 

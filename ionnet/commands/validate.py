@@ -32,6 +32,8 @@ def register(sub) -> None:
     p.add_argument("--disordered", choices=["order", "skip", "majority", "order+majority"], default="order",
                    help="framework-disordered CIFs: order=True (default), skip, a majority-element approximant "
                         "with framework='empty', or order=True with the approximant as fallback")
+    p.add_argument("--framework", choices=["auto", "vacancy", "empty"], default="auto",
+                   help="framework mode of ordered CIFs: auto = empty for bvse, vacancy for ML models")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="give up on a structure after this long (stored as failed)")
     p.add_argument("--limit", type=int, default=None, help="only the first N scorable ids (quick trial)")
@@ -55,6 +57,7 @@ def _command(args: argparse.Namespace) -> str:
         if v is not None:
             parts += ["--" + opt.replace("_", "-"), str(v)]
     parts += ["--seed", str(args.seed), "--ion", args.ion, "--disordered", args.disordered,
+              "--framework", args.framework,
               "--workers", str(args.workers), "--connectivity", str(args.connectivity)]
     if args.refine:
         parts.append("--refine")
@@ -76,6 +79,7 @@ def run(args: argparse.Namespace) -> int:
         seed=args.seed,
         ion=args.ion,
         disordered=args.disordered,
+        framework=args.framework,
         limit=args.limit,
         workers=args.workers,
         connectivity=args.connectivity,
