@@ -1,0 +1,174 @@
+"""Model back ends: the energy of framework + one probe ion at many positions.
+
+Every back end follows one small protocol (:class:`Potential`)::
+
+    name: str                                       # "m3gnet:M3GNet-MP-2021.2.8-PES", "chgnet:0.3.0", "bvse:softbv"
+    energies(framework, ion, frac_coords, *, batch_size=None, progress=False) -> (n,) ndarray, eV
+    supports(elements) -> None                      # raises ModelError naming unknown elements
+
+``framework`` is an ordered pymatgen ``Structure`` (the frozen atoms, probe
+excluded), ``ion`` the probe's element symbol and ``frac_coords`` an (n, 3)
+array of probe positions in the framework's lattice.  :func:`get_potential`
+builds one from a name, a model folder, an ASE calculator or a function.
+
+================  ====================================  ==========================================
+kind              class                                 what
+================  ====================================  ==========================================
+``"m3gnet"``      :class:`MatglPotential`               matgl M3GNet, batched energy-only graphs
+model folder      :class:`MatglPotential`               any matgl PES model folder
+``"chgnet"``      :class:`CHGNetPotential`              CHGNet (weights ship with chgnet)
+``"bvse"``        :class:`BVSEPotential`                bond-valence site energy, softBV parameters
+ASE calculator    :class:`ASEPotential`                 ``get_potential_energy`` per position
+callable          :class:`AnalyticPotential`            ``f(cart_xyz (n, 3) Å) -> (n,) eV``
+================  ====================================  ==========================================
+
+Importing this package imports neither torch, matgl, chgnet, ase nor pymatgen;
+each back end imports its libraries when it is built or used.
+"""
+from __future__ import annotations
+
+import logging
+import os
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from ..errors import BackendUnavailableError, ModelError
+from .analytic import AnalyticPotential
+from .ase_calc import ASEPotential
+from .bvse import BVSEPotential
+from .chgnet import CHGNetPotential
+from .m3gnet import DEFAULT_M3GNET, M3GNET_ENV_VAR, M3GNetPotential, MatglPotential, resolve_m3gnet_path
+
+__all__ = [
+    "Potential",
+    "get_potential",
+    "MatglPotential",
+    "M3GNetPotential",
+    "CHGNetPotential",
+    "BVSEPotential",
+    "ASEPotential",
+    "AnalyticPotential",
+    "resolve_m3gnet_path",
+    "DEFAULT_M3GNET",
+    "M3GNET_ENV_VAR",
+    "MODEL_NAMES",
+]
+
+logger = logging.getLogger(__name__)
+
+#: Names accepted by :func:`get_potential` (besides folders, calculators and callables).
+MODEL_NAMES = ("m3gnet", "chgnet", "bvse")
+
+
+@runtime_checkable
+class Potential(Protocol):
+    """What ionnet needs from a model back end."""
+
+    name: str
+
+    def energies(
+        self,
+        framework: Any,
+        ion: str,
+        frac_coords: Any,
+        *,
+        batch_size: int | None = None,
+        progress: bool = False,
+    ) -> NDArray[np.float64]:
+        """Total energy (eV) of framework + probe at each of the (n, 3) fractional positions."""
+        ...
+
+    def supports(self, elements: Any) -> None:
+        """Raise :class:`~ionnet.ModelError` naming the elements the model cannot handle."""
+        ...
+
+
+def _is_potential(obj: Any) -> bool:
+    return all(hasattr(obj, a) for a in ("name", "energies", "supports"))
+
+
+def _is_ase_calculator(obj: Any) -> bool:
+    mro = [f"{c.__module__}.{c.__qualname__}" for c in type(obj).__mro__]
+    if any(m.startswith("ase.calculators.") for m in mro):
+        return True
+    return hasattr(obj, "get_potential_energy") and hasattr(obj, "calculate")
+
+
+def _is_matgl_potential(obj: Any) -> bool:
+    return any(c.__module__.startswith("matgl.") and c.__name__ == "Potential" for c in type(obj).__mro__)
+
+
+def get_potential(model: Any = "m3gnet", *, device: str = "cpu", **kw: Any) -> Potential:
+    """Build a potential back end.
+
+    Parameters
+    ----------
+    model : str, path-like, ASE calculator, callable or Potential, default "m3gnet"
+        * ``"m3gnet"``: matgl's M3GNet-MP-2021.2.8-PES; weights from ``path=``, else
+          ``$IONNET_M3GNET_PATH``, else matgl's cache (downloaded only if online).
+        * ``"chgnet"`` or ``"chgnet:<version>"`` (e.g. ``"chgnet:0.3.0"``).
+        * ``"bvse"``: bond-valence site energy with the softBV parameters.
+        * a folder holding a matgl model (``model.json``, ``model.pt``, ``state.pt``).
+        * an ASE calculator -> :class:`ASEPotential`.
+        * a matgl ``Potential`` object -> :class:`MatglPotential`.
+        * a callable ``f(cart_xyz (n, 3) Å) -> (n,) eV`` -> :class:`AnalyticPotential`.
+        * an object that already has ``name``, ``energies`` and ``supports``: returned as is.
+    device : str, default "cpu"
+        Torch device for the neural back ends (ignored by the others).
+    **kw
+        Passed to the back end's constructor (e.g. ``path=``, ``batch_size=``,
+        ``r_cut_ang=``, ``oxidation_states=``, ``name=``).
+
+    Returns
+    -------
+    Potential
+
+    Raises
+    ------
+    BackendUnavailableError
+        Package or weights missing (the message names the alternatives).
+    ModelError
+        ``model`` is not one of the kinds above.
+
+    Examples
+    --------
+    >>> from ionnet.potentials import get_potential
+    >>> get_potential("bvse").name
+    'bvse:softbv'
+    >>> get_potential(lambda xyz: xyz[:, 0]).name
+    'analytic:<lambda>'
+    """
+    if isinstance(model, str) and model.lower() in MODEL_NAMES or (isinstance(model, str) and model.lower().startswith("chgnet:")):
+        kind = model.lower()
+        if kind == "m3gnet":
+            return MatglPotential(kw.pop("path", None), device=device, **kw)
+        if kind.startswith("chgnet"):
+            version = model.split(":", 1)[1] if ":" in model else kw.pop("model_name", "0.3.0")
+            return CHGNetPotential(version, device=device, **kw)
+        if device != "cpu":
+            logger.debug("bvse runs on the CPU (numpy); ignoring device=%r", device)
+        return BVSEPotential(**kw)
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if os.path.isdir(path):
+            return MatglPotential(path, device=device, **kw)
+        if os.sep in path or path.startswith("."):
+            raise BackendUnavailableError(f"model folder {path!r} does not exist; pass an existing matgl model folder or one of {MODEL_NAMES}")
+        raise ModelError(
+            f"unknown model {model!r}; use one of {', '.join(repr(m) for m in MODEL_NAMES)}, 'chgnet:<version>', "
+            "a matgl model folder, an ASE calculator, or a function f(cart_xyz) -> energies"
+        )
+    if _is_potential(model):
+        return model
+    if _is_matgl_potential(model):
+        return MatglPotential(potential=model, device=device, **kw)
+    if _is_ase_calculator(model):
+        return ASEPotential(model, **kw)
+    if callable(model):
+        return AnalyticPotential(model, **kw)
+    raise ModelError(
+        f"cannot build a potential from {type(model).__name__}; pass 'm3gnet', 'chgnet', 'bvse', a matgl model folder, "
+        "an ASE calculator, a function f(cart_xyz) -> energies, or an object with name/energies/supports"
+    )

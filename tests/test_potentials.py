@@ -1,0 +1,440 @@
+"""Tests of ionnet.potentials: the model back ends and get_potential.
+
+M3GNet tests need the weights (``IONNET_M3GNET_PATH``); CHGNet tests need the
+chgnet package (weights ship in its wheel).  Everything uses a handful of
+positions on small cells so the file runs in well under a minute on 2 cores.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ionnet.errors import BackendUnavailableError, ModelError, StructureError
+
+pytest.importorskip("pymatgen")
+from pymatgen.core import Lattice, Structure  # noqa: E402
+
+from ionnet.potentials import (  # noqa: E402
+    AnalyticPotential,
+    ASEPotential,
+    BVSEPotential,
+    MatglPotential,
+    Potential,
+    get_potential,
+)
+
+DATA = Path("/work/shared/data/structures")
+M3GNET_PATH = os.environ.get("IONNET_M3GNET_PATH", "")
+HAVE_M3GNET = bool(M3GNET_PATH) and Path(M3GNET_PATH, "model.pt").is_file()
+needs_m3gnet = pytest.mark.skipif(
+    not HAVE_M3GNET,
+    reason="M3GNet weights not available: set IONNET_M3GNET_PATH to a folder with model.json/model.pt/state.pt",
+)
+needs_data = pytest.mark.skipif(not DATA.is_dir(), reason=f"shared structures folder {DATA} missing")
+
+# float32 round-off of matgl itself: the batched graph lists the same edges in another
+# order, so sums are taken in another order (~1e-6 relative on energies of 50-200 eV).
+F32_ATOL_EV = 3e-4
+
+
+# --------------------------------------------------------------------------- fixtures
+def _load(name: str) -> Structure:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return Structure.from_file(str(DATA / name))
+
+
+def _without_first(s: Structure, el: str) -> tuple[Structure, np.ndarray]:
+    idx = next(i for i, site in enumerate(s) if site.specie.symbol == el)
+    fw = s.copy()
+    fw.remove_sites([idx])
+    return fw, s[idx].frac_coords.copy()
+
+
+@pytest.fixture(scope="module")
+def lifepo4() -> Structure:
+    if not DATA.is_dir():
+        pytest.skip(f"shared structures folder {DATA} missing")
+    return _load("LiFePO4_pymatgen.cif")
+
+
+@pytest.fixture(scope="module")
+def lfp_framework(lifepo4) -> tuple[Structure, np.ndarray]:
+    """LiFePO4 with one Li removed, and that Li's fractional position."""
+    return _without_first(lifepo4, "Li")
+
+
+@pytest.fixture(scope="module")
+def m3gnet() -> MatglPotential:
+    if not HAVE_M3GNET:
+        pytest.skip("M3GNet weights not available: set IONNET_M3GNET_PATH")
+    pot = get_potential("m3gnet")
+    assert isinstance(pot, MatglPotential)
+    return pot
+
+
+@pytest.fixture(scope="module")
+def chgnet_pot():
+    pytest.importorskip("chgnet")
+    pot = get_potential("chgnet")
+    from ionnet.potentials import CHGNetPotential
+
+    assert isinstance(pot, CHGNetPotential)
+    return pot
+
+
+def _probe_points(site: np.ndarray, n: int, seed: int = 0) -> np.ndarray:
+    """The vacant site, points around it and random points (some far from equilibrium)."""
+    rng = np.random.default_rng(seed)
+    near = site + rng.normal(scale=0.05, size=(n // 2, 3))
+    far = rng.random((n - n // 2 - 1, 3))
+    return np.vstack([site, near, far])
+
+
+def _matgl_reference(framework: Structure, ion: str, frac: np.ndarray, path: str) -> np.ndarray:
+    """matgl's standard path: structure with the probe appended, ASE PESCalculator."""
+    import matgl
+    from matgl.ext.ase import PESCalculator
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    calc = PESCalculator(matgl.load_model(path))
+    out = []
+    for p in frac:
+        s = framework.copy()
+        s.append(ion, p, coords_are_cartesian=False)
+        atoms = AseAtomsAdaptor.get_atoms(s)
+        atoms.calc = calc
+        out.append(atoms.get_potential_energy())
+    return np.array(out)
+
+
+# --------------------------------------------------------------------------- package
+def test_import_is_light():
+    code = (
+        "import sys, ionnet, ionnet.potentials as P; P.get_potential('bvse');"
+        "print(','.join(m for m in ('torch','matgl','chgnet','ase','pymatgen','pyvista','igraph') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
+
+
+# --------------------------------------------------------------------------- M3GNet
+@needs_m3gnet
+def test_m3gnet_batched_equals_matgl_lifepo4(m3gnet, lfp_framework):
+    fw, site = lfp_framework
+    frac = _probe_points(site, 6)
+    e = m3gnet.energies(fw, "Li", frac, batch_size=4)
+    ref = _matgl_reference(fw, "Li", frac, M3GNET_PATH)
+    assert e.dtype == np.float64 and e.shape == (len(frac),)
+    np.testing.assert_allclose(e, ref, rtol=0, atol=F32_ATOL_EV)
+    assert m3gnet.name == f"m3gnet:{Path(M3GNET_PATH).name}"
+    assert m3gnet.method == "fast" and not m3gnet._warned_fallback  # our three-body graph was accepted
+
+
+@needs_m3gnet
+@needs_data
+def test_m3gnet_batched_equals_matgl_sulfide(m3gnet):
+    fw, site = _without_first(_load("Li7P3S11_obelix_mdp.cif"), "Li")
+    frac = _probe_points(site, 3, seed=1)
+    np.testing.assert_allclose(
+        m3gnet.energies(fw, "Li", frac), _matgl_reference(fw, "Li", frac, M3GNET_PATH), rtol=0, atol=F32_ATOL_EV
+    )
+    assert not m3gnet._warned_fallback
+
+
+@needs_m3gnet
+def test_m3gnet_graph_is_exact_in_float64(lfp_framework):
+    """In float64 the hand-built batched graph and matgl's converter agree to round-off."""
+    fw, site = lfp_framework
+    frac = _probe_points(site, 4, seed=2)
+    fast = MatglPotential(M3GNET_PATH, dtype="float64", method="fast")
+    ref = MatglPotential(M3GNET_PATH, dtype="float64", method="converter")
+    assert fast.method == "fast"
+    np.testing.assert_allclose(fast.energies(fw, "Li", frac), ref.energies(fw, "Li", frac), rtol=0, atol=1e-8)
+
+
+@needs_m3gnet
+def test_m3gnet_short_lattice_vector_self_images(m3gnet):
+    """A 3 Å axis: the probe sees its own periodic images within the 5 Å cutoff."""
+    s = Structure(Lattice.orthorhombic(3.0, 4.2, 4.4), ["O", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    frac = np.array([[0.5, 0.0, 0.25], [0.1, 0.3, 0.7]])
+    ref = MatglPotential(M3GNET_PATH, dtype="float64", method="converter").energies(s, "Li", frac)
+    fast = MatglPotential(M3GNET_PATH, dtype="float64").energies(s, "Li", frac)
+    np.testing.assert_allclose(fast, ref, rtol=0, atol=1e-8)
+
+
+@needs_m3gnet
+def test_m3gnet_batch_size_and_translation_invariance(m3gnet, lfp_framework):
+    fw, site = lfp_framework
+    frac = _probe_points(site, 5, seed=3)
+    e1 = m3gnet.energies(fw, "Li", frac, batch_size=1)
+    e5 = m3gnet.energies(fw, "Li", frac + np.array([1, -2, 3]), batch_size=5)
+    np.testing.assert_allclose(e1, e5, rtol=0, atol=F32_ATOL_EV)
+
+
+@needs_m3gnet
+def test_m3gnet_unknown_element(m3gnet, lfp_framework):
+    with pytest.raises(ModelError, match="Og"):
+        m3gnet.supports(["Li", "Og"])
+    with pytest.raises(ModelError, match="Og"):
+        m3gnet.energies(lfp_framework[0], "Og", [[0, 0, 0]])
+
+
+def test_m3gnet_missing_weights(monkeypatch, tmp_path):
+    pytest.importorskip("matgl")
+    from ionnet.potentials import m3gnet as m3
+
+    with pytest.raises(BackendUnavailableError, match="IONNET_M3GNET_PATH.*chgnet.*bvse"):
+        get_potential("m3gnet", path=tmp_path / "nowhere")
+    monkeypatch.setenv("IONNET_M3GNET_PATH", str(tmp_path))
+    with pytest.raises(BackendUnavailableError, match="not a matgl model folder"):
+        get_potential("m3gnet")
+    # no env var, nothing cached, offline: fail fast with the alternatives
+    monkeypatch.delenv("IONNET_M3GNET_PATH")
+    monkeypatch.setattr(m3, "_matgl_cached_dir", lambda name: None)
+    monkeypatch.setattr(m3, "_online", lambda *a, **k: False)
+    with pytest.raises(BackendUnavailableError, match="no network.*chgnet"):
+        get_potential("m3gnet")
+
+
+# --------------------------------------------------------------------------- CHGNet
+@needs_data
+def test_chgnet_equals_predict_structure(chgnet_pot, lfp_framework):
+    fw, site = lfp_framework
+    frac = _probe_points(site, 3, seed=4)
+    e = chgnet_pot.energies(fw, "Li", frac, batch_size=2)
+    ref = []
+    for p in frac:
+        s = fw.copy()
+        s.append("Li", p)
+        ref.append(float(chgnet_pot.model.predict_structure(s, task="e")["e"]) * len(s))
+    np.testing.assert_allclose(e, ref, rtol=0, atol=1e-5)
+    assert chgnet_pot.name == "chgnet:0.3.0"
+
+
+def test_chgnet_unknown_element(chgnet_pot):
+    with pytest.raises(ModelError, match="Og"):
+        chgnet_pot.supports(["Li", "Og"])
+
+
+# --------------------------------------------------------------------------- BVSE
+@pytest.fixture(scope="module")
+def fepo4_sym(lifepo4):
+    """Symmetry-refined LiFePO4 with all Li removed (exact Pnma), and its symmetry operations."""
+    from pymatgen.symmetry.analyzer import SpacegroupAnalyzer
+
+    # the cell is slightly monoclinic (P2_1/c); symmetrise it to exact Pnma
+    ref = SpacegroupAnalyzer(lifepo4, symprec=0.1).get_refined_structure()
+    fw = ref.copy()
+    fw.remove_species(["Li"])
+    ops = SpacegroupAnalyzer(ref, symprec=1e-3).get_symmetry_operations()
+    li = np.array([s.frac_coords for s in ref if s.specie.symbol == "Li"])
+    return fw, ops, li
+
+
+BV_STATES = {"Li": 1, "Fe": 2, "P": 5, "O": -2}
+
+
+def test_bvse_symmetry_equivalent_positions(fepo4_sym):
+    fw, ops, _ = fepo4_sym
+    assert len(ops) == 8  # Pnma
+    pot = BVSEPotential(oxidation_states=BV_STATES)
+    p = np.random.default_rng(5).random((4, 3))
+    images = np.array([[op.operate(x) for op in ops] for x in p])  # (4, 8, 3)
+    e = pot.energies(fw, "Li", images.reshape(-1, 3)).reshape(4, 8)
+    np.testing.assert_allclose(e, e[:, :1].repeat(8, axis=1), rtol=1e-10, atol=1e-10)
+
+
+def test_bvse_rises_steeply_near_cation(fepo4_sym):
+    fw, _, _ = fepo4_sym
+    pot = BVSEPotential(oxidation_states=BV_STATES)
+    fe = next(s for s in fw if s.specie.symbol == "Fe")
+    # approach the Fe along a direction pointing into the empty Li channel
+    away = np.array([0.0, 0.0, 1.0])
+    d = np.array([1.6, 1.2, 0.9, 0.6, 0.3])
+    cart = fe.coords[None, :] + d[:, None] * away[None, :]
+    e = pot.energies(fw, "Li", fw.lattice.get_fractional_coords(cart))
+    assert np.all(np.diff(e) > 0), e
+    assert e[-1] - e[0] > 10.0
+    assert pot.energies(fw, "Li", [fe.frac_coords])[0] == np.inf
+
+
+def test_bvse_minimum_near_li_site(lfp_framework):
+    fw, site = lfp_framework
+    pot = get_potential("bvse")
+    n = np.ceil(np.array(fw.lattice.abc) / 0.3).astype(int)
+    grid = np.stack(np.meshgrid(*[np.arange(k) / k for k in n], indexing="ij"), -1).reshape(-1, 3)
+    e = pot.energies(fw, "Li", grid)
+    best = grid[np.argmin(e)]
+    assert fw.lattice.get_all_distances(best, site)[0, 0] < 0.5
+    assert pot.charges(fw, "Li")[1] == 1.0
+
+
+def test_bvse_translation_invariance_property(lfp_framework):
+    hypothesis = pytest.importorskip("hypothesis")
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    fw, _ = lfp_framework
+    pot = BVSEPotential()
+    coord = st.floats(0, 1, allow_nan=False)
+    shift = st.integers(-3, 3)
+
+    @settings(max_examples=15, deadline=None)
+    @given(st.tuples(coord, coord, coord), st.tuples(shift, shift, shift))
+    def check(p, n):
+        e = pot.energies(fw, "Li", [p, np.add(p, n)])
+        assert e[0] == pytest.approx(e[1], rel=1e-9, abs=1e-9)
+
+    assert hypothesis is not None
+    check()
+
+
+def test_bvse_matches_bvlain(lifepo4):
+    lain = pytest.importorskip("bvlain")
+    calc = lain.Lain(verbose=False)
+    calc.read_structure(lifepo4)
+    calc.bvse_distribution(mobile_ion="Li1+", r_cut=10.0, resolution=1.0, k=2000, use_softbv_covalent_radii=True)
+    frac = calc.sites @ np.linalg.inv(lifepo4.lattice.matrix)
+    fw = lifepo4.copy()
+    fw.remove_species(["Li"])
+    e = BVSEPotential(oxidation_states=BV_STATES).energies(fw, "Li", frac)
+    np.testing.assert_allclose(e, calc.distribution, rtol=1e-9, atol=1e-9)
+
+
+def test_bvse_oxidation_state_errors():
+    # peroxide: Li+ / O- has no softBV parameters
+    li2o2 = Structure(Lattice.hexagonal(3.14, 7.65), ["Li", "Li", "O", "O"],
+                      [[0, 0, 0], [0, 0, 0.5], [1 / 3, 2 / 3, 0.35], [1 / 3, 2 / 3, 0.65]])
+    fw = li2o2.copy()
+    fw.remove_sites([0])
+    with pytest.raises(ModelError, match="O-1"):
+        BVSEPotential(oxidation_states={"Li": 1, "O": -1}).energies(fw, "Li", [[0.5, 0.5, 0.5]])
+    # a metal: no charge-balanced oxidation states
+    cu = Structure(Lattice.cubic(3.61), ["Cu"] * 4, [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    with pytest.raises(ModelError, match="oxidation states"):
+        BVSEPotential().energies(cu, "Li", [[0.5, 0.5, 0.5]])
+    with pytest.raises(ModelError, match="lacks Fe"):
+        BVSEPotential(oxidation_states={"Li": 1, "O": -2}).charges(
+            Structure(Lattice.cubic(4), ["Fe", "O"], [[0, 0, 0], [0.5, 0.5, 0.5]]), "Li"
+        )
+
+
+def test_bvse_unknown_element_and_bad_args():
+    pot = BVSEPotential()
+    with pytest.raises(ModelError, match="Pu"):
+        pot.supports(["Li", "Pu", "O"])
+    with pytest.raises(ModelError, match="r_cut_ang"):
+        BVSEPotential(r_cut_ang=-1.0)
+
+
+# --------------------------------------------------------------------------- ASE / analytic
+@pytest.fixture(scope="module")
+def cu_fcc() -> Structure:
+    return Structure(Lattice.cubic(3.61), ["Cu"] * 4, [[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+
+
+def test_ase_backend_matches_calculator(cu_fcc):
+    pytest.importorskip("ase")
+    from ase.calculators.emt import EMT
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    pot = get_potential(EMT())
+    assert isinstance(pot, ASEPotential) and pot.name == "ase:EMT"
+    frac = np.array([[0.5, 0.5, 0.5], [0.25, 0.25, 0.25], [0.5, 0.5, 0.5]])
+    e = pot.energies(cu_fcc, "Cu", frac)
+    s = cu_fcc.copy()
+    s.append("Cu", frac[1])
+    atoms = AseAtomsAdaptor.get_atoms(s)
+    atoms.calc = EMT()
+    assert e[1] == pytest.approx(atoms.get_potential_energy(), abs=1e-10)
+    assert e[0] == e[2] and e[0] < e[1]  # octahedral site is roomier than tetrahedral
+
+
+def test_analytic_backend(cu_fcc):
+    calls = []
+
+    def harmonic(xyz):
+        calls.append(len(xyz))
+        return 0.5 * np.sum((xyz - 1.0) ** 2, axis=1)
+
+    pot = get_potential(harmonic)
+    assert isinstance(pot, AnalyticPotential) and pot.name == "analytic:harmonic"
+    frac = np.random.default_rng(6).random((7, 3))
+    e = pot.energies(cu_fcc, "Li", frac)
+    np.testing.assert_allclose(e, 0.5 * np.sum((frac * 3.61 - 1.0) ** 2, axis=1))
+    assert calls == [7]  # vectorised: one call
+    pot.energies(cu_fcc, "Li", frac, batch_size=3)
+    assert calls[1:] == [3, 3, 1]
+    with pytest.raises(ModelError, match="shape"):
+        AnalyticPotential(lambda xyz: np.zeros(2)).energies(cu_fcc, "Li", frac)
+
+
+# --------------------------------------------------------------------------- get_potential / protocol
+def test_get_potential_dispatch(tmp_path):
+    bv = get_potential("bvse", r_cut_ang=8.0)
+    assert isinstance(bv, BVSEPotential) and bv.r_cut_ang == 8.0 and bv.name == "bvse:softbv"
+    assert isinstance(bv, Potential)
+    assert get_potential(bv) is bv
+    with pytest.raises(ModelError, match="unknown model"):
+        get_potential("no-such-model")
+    with pytest.raises(BackendUnavailableError, match="does not exist"):
+        get_potential(str(tmp_path / "missing" / "folder"))
+    with pytest.raises(ModelError, match="cannot build"):
+        get_potential(42)
+
+
+@needs_m3gnet
+def test_get_potential_model_folder():
+    other = Path(M3GNET_PATH).parent / "M3GNet-MatPES-PBE-v2025.1-PES"
+    folder = other if other.is_dir() else Path(M3GNET_PATH)
+    pot = get_potential(folder, dtype="float64")
+    assert isinstance(pot, MatglPotential) and pot.method == "fast"
+    assert pot.name == f"m3gnet:{folder.name}"
+    # the MatPES model (smooth radial basis, 128 units) must be exact too
+    fw = Structure(Lattice.orthorhombic(4.1, 5.2, 6.3), ["Li", "O", "P"], [[0, 0, 0], [0.5, 0.5, 0.5], [0.2, 0.6, 0.1]])
+    frac = np.array([[0.5, 0.0, 0.5], [0.3, 0.3, 0.8]])
+    ref = MatglPotential(folder, dtype="float64", method="converter").energies(fw, "Li", frac)
+    np.testing.assert_allclose(pot.energies(fw, "Li", frac), ref, rtol=0, atol=1e-8)
+
+
+@needs_m3gnet
+def test_get_potential_matgl_object():
+    import matgl
+
+    raw = matgl.load_model(M3GNET_PATH)
+    pot = get_potential(raw)
+    assert isinstance(pot, MatglPotential)
+    assert raw.calc_forces and raw.calc_stresses  # the caller's model is left alone
+
+
+def test_input_validation(cu_fcc):
+    pot = get_potential(lambda xyz: xyz[:, 0])
+    with pytest.raises(ModelError, match=r"shape \(n, 3\)"):
+        pot.energies(cu_fcc, "Li", np.zeros((4, 2)))
+    with pytest.raises(ModelError, match="finite"):
+        pot.energies(cu_fcc, "Li", [[np.nan, 0, 0]])
+    with pytest.raises(ModelError, match="batch_size"):
+        pot.energies(cu_fcc, "Li", [[0, 0, 0]], batch_size=0)
+    with pytest.raises(StructureError, match="pymatgen Structure"):
+        pot.energies(np.eye(3), "Li", [[0, 0, 0]])
+    assert pot.energies(cu_fcc, "Li", np.zeros((0, 3))).shape == (0,)
+    assert pot.energies(cu_fcc, "Li", [0.5, 0.0, 0.0]).shape == (1,)
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["ionnet.potentials", "ionnet.potentials.bvse", "ionnet.potentials.analytic", "ionnet.potentials.ase_calc"],
+)
+def test_doctests(name):
+    import doctest
+    import importlib
+
+    failures, tried = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert tried > 0 and failures == 0
