@@ -218,9 +218,13 @@ def test_chgnet_equals_predict_structure(chgnet_pot, lfp_framework):
     assert chgnet_pot.name == "chgnet:0.3.0"
 
 
-def test_chgnet_unknown_element(chgnet_pot):
+def test_chgnet_unknown_element_and_dispatch(chgnet_pot):
     with pytest.raises(ModelError, match="Og"):
         chgnet_pot.supports(["Li", "Og"])
+    from ionnet.potentials import CHGNetPotential
+
+    wrapped = get_potential(chgnet_pot.model)  # a loaded chgnet.model.CHGNet
+    assert isinstance(wrapped, CHGNetPotential) and wrapped.model is chgnet_pot.model
 
 
 # --------------------------------------------------------------------------- BVSE

@@ -100,6 +100,10 @@ def _is_matgl_potential(obj: Any) -> bool:
     return any(c.__module__.startswith("matgl.") and c.__name__ == "Potential" for c in type(obj).__mro__)
 
 
+def _is_chgnet_model(obj: Any) -> bool:
+    return any(c.__module__.startswith("chgnet.") and c.__name__ == "CHGNet" for c in type(obj).__mro__)
+
+
 def get_potential(model: Any = "m3gnet", *, device: str = "cpu", **kw: Any) -> Potential:
     """Build a potential back end.
 
@@ -113,6 +117,7 @@ def get_potential(model: Any = "m3gnet", *, device: str = "cpu", **kw: Any) -> P
         * a folder holding a matgl model (``model.json``, ``model.pt``, ``state.pt``).
         * an ASE calculator -> :class:`ASEPotential`.
         * a matgl ``Potential`` object -> :class:`MatglPotential`.
+        * a ``chgnet.model.CHGNet`` object -> :class:`CHGNetPotential`.
         * a callable ``f(cart_xyz (n, 3) Å) -> (n,) eV`` -> :class:`AnalyticPotential`.
         * an object that already has ``name``, ``energies`` and ``supports``: returned as is.
     device : str, default "cpu"
@@ -164,6 +169,8 @@ def get_potential(model: Any = "m3gnet", *, device: str = "cpu", **kw: Any) -> P
         return model
     if _is_matgl_potential(model):
         return MatglPotential(potential=model, device=device, **kw)
+    if _is_chgnet_model(model):
+        return CHGNetPotential(model=model, device=device, **kw)
     if _is_ase_calculator(model):
         return ASEPotential(model, **kw)
     if callable(model):
