@@ -1,6 +1,6 @@
 """Every shell command shown in README.md and docs/*.md runs, and every example script runs.
 
-Shell blocks are the fenced ```bash blocks. Each runs as one bash script from
+Shell blocks are the fenced ```bash blocks (```python blocks run with python). Each runs as one bash script from
 the repository root with ``set -e``; the set-up steps (``pip install ...``) are
 left out because the test session is already installed. Blocks that use M3GNet
 need IONNET_M3GNET_PATH (set by .ci/run when ../shared is present).
@@ -47,6 +47,23 @@ def test_doc_commands_run(doc, block):
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}", MPLBACKEND="Agg")
     r = subprocess.run(["bash", "-c", script], cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
     assert r.returncode == 0, f"{doc} block failed:\n{script}\n--- stdout\n{r.stdout[-2000:]}\n--- stderr\n{r.stderr[-3000:]}"
+
+
+def _python_blocks():
+    for doc in DOCS:
+        if not doc.exists():
+            continue
+        for k, m in enumerate(re.finditer(r"```python\n(.*?)```", doc.read_text(), flags=re.S)):
+            yield pytest.param(doc.name, m.group(1), id=f"{doc.name}-py{k}")
+
+
+@pytest.mark.parametrize("doc, code", list(_python_blocks()))
+def test_doc_python_runs(doc, code):
+    if "m3gnet" in code.lower() and not os.environ.get("IONNET_M3GNET_PATH"):
+        pytest.skip("block uses M3GNet; IONNET_M3GNET_PATH is not set")
+    env = dict(os.environ, MPLBACKEND="Agg")
+    r = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, env=env, timeout=900)
+    assert r.returncode == 0, f"{doc} python block failed:\n{code}\n--- stderr\n{r.stderr[-3000:]}"
 
 
 EXAMPLES = sorted((ROOT / "examples").glob("*.py"))
