@@ -298,10 +298,107 @@ def _apply_threads() -> None:
             torch.set_num_threads(_THREADS)
 
 
+_HALOGENS = ("F", "Cl", "Br", "I")
+
+
+def _structure_oxidation_states(path: str, ion: str = "Li", max_atoms: int = 100) -> dict[str, float] | None:
+    """Element -> oxidation state for the input structure with the mobile ion at +1, or None.
+
+    The framework (every element but ``ion``) is assigned pymatgen's most
+    probable oxidation states with a net charge ``-q``, trying ``q`` nearest
+    to the structure's (possibly fractional, refined) mobile-ion count first,
+    so Li-deficient refinements still get the framework's usual states.  The
+    most electronegative element is fixed at its most negative common state
+    and halogens at -1 (except Cl/Br/I next to O, which may be oxo-anions) to
+    keep pymatgen's combinatorial search short; frameworks of more than
+    ``max_atoms`` atoms per formula unit (after making fractional amounts
+    integral) are not attempted.
+    """
+    import warnings
+    from functools import reduce
+
+    from pymatgen.core import Composition, Element
+
+    from .io import read_structure
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        amounts = read_structure(path).composition.element_composition.get_el_amt_dict()
+    n_ion = float(amounts.pop(ion, 0.0))
+    if not amounts:
+        return None
+    for k in range(1, 25):  # integral framework amounts
+        if all(abs(k * v - round(k * v)) < 0.02 for v in amounts.values()):
+            frame = {e: int(round(k * v)) for e, v in amounts.items()}
+            n_ion *= k
+            break
+    else:
+        return None
+    g = reduce(math.gcd, frame.values())
+    frame = {e: v // g for e, v in frame.items()}
+    n_ion /= g
+    if sum(frame.values()) > max_atoms:
+        return None
+    comp = Composition(frame)
+    els = list(frame)
+    fixed: dict[str, list[int]] = {}
+    anion = max(comp.elements, key=lambda e: (e.X if not math.isnan(e.X) else 0.0))
+    neg = [q for q in anion.common_oxidation_states if q < 0]
+    if neg:
+        fixed[anion.symbol] = [min(neg)]
+    for h in _HALOGENS:
+        if h in els and h not in fixed and not (h != "F" and "O" in els):
+            fixed[h] = [-1]
+    pos = [q for q in Element(ion).common_oxidation_states if q > 0]
+    q_ion = pos[0] if pos else 1
+    n_max = int(math.ceil(max(n_ion, 1.0) * 2 + 4))
+    targets = sorted(range(0, n_max + 1), key=lambda q: (abs(q - n_ion / q_ion * 1.0), q))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for q in targets[:40]:
+            if q == 0 and n_ion > 0:
+                continue
+            guesses = comp.oxi_state_guesses(oxi_states_override=fixed, target_charge=-q * q_ion)
+            if guesses:
+                out = {str(e): float(v) for e, v in guesses[0].items()}
+                out[ion] = float(q_ion)
+                return out
+    return None
+
+
+def _per_structure_potential(pot: Any, path: str, settings: dict) -> Any:
+    """BVSE with ``framework='empty'``: charges from the full structure.
+
+    The BVSE back end guesses oxidation states from the framework plus one
+    probe ion, which is charge balanced in vacancy mode but not when every
+    mobile ion is removed; there the states of the whole input structure are
+    the right ones, so a BVSE potential with those states is built for this
+    structure (other back ends and explicit ``oxidation_states`` are left alone).
+    """
+    if (settings.get("framework") != "empty" or type(pot).__name__ != "BVSEPotential"
+            or getattr(pot, "oxidation_states", "unset") is not None):
+        return pot
+    try:
+        states = _structure_oxidation_states(path, settings.get("ion", "Li"))
+    except TaskTimeout:
+        raise
+    except Exception as e:  # noqa: BLE001 - the back end's own guess then reports the problem
+        logger.info("oxidation states of %s: %s", path, e)
+        states = None
+    if not states:
+        return pot
+    try:
+        return type(pot)(oxidation_states=states)
+    except TypeError:
+        return pot
+
+
 def scan_task(path: str, settings: dict) -> Any:
     """The default task: ``ionnet.scan`` of one structure file with the screen settings.
 
     The potential is loaded once per process and reused for every structure.
+    With ``framework='empty'`` and BVSE, the oxidation states are guessed from
+    the whole input structure (see ``_per_structure_potential``).
 
     Parameters
     ----------
@@ -317,6 +414,8 @@ def scan_task(path: str, settings: dict) -> Any:
     from .scan import scan
 
     pot = _potential(settings["model"], settings.get("device", "cpu"))
+    if pot is not None:
+        pot = _per_structure_potential(pot, path, settings)
     _apply_threads()
     return scan(
         path,
@@ -446,8 +545,10 @@ class _alarm:
         self.active = bool(seconds) and hasattr(signal, "setitimer") and \
             threading.current_thread() is threading.main_thread()
         self.old = None
+        self.fired = False
 
     def _fire(self, signum, frame):
+        self.fired = True
         raise TaskTimeout(f"took longer than timeout_s = {self.seconds:g} s")
 
     def __enter__(self):
@@ -510,10 +611,11 @@ def run_one(spec: dict) -> dict:
         "worker": f"{socket.gethostname()}:{os.getpid()}",
         "fatal": False,
     }
+    alarm = _alarm(spec.get("timeout_s"))
     try:
         task = _resolve_task(spec.get("task"))
         settings = dict(spec["settings"])
-        with _alarm(spec.get("timeout_s")):
+        with alarm:
             grids = task(spec["path"], settings)
         t1 = time.perf_counter()
         out["t_scan_s"] = t1 - t0
@@ -538,6 +640,8 @@ def run_one(spec: dict) -> dict:
         out["error"] = str(e)
         out["fatal"] = True
     except Exception as e:  # noqa: BLE001 - every structure problem is recorded, the batch goes on
+        if alarm.fired and not isinstance(e, TaskTimeout):  # the task wrapped our timeout in its own error
+            e = TaskTimeout(f"took longer than timeout_s = {alarm.seconds:g} s (then: {type(e).__name__}: {e})")
         out["error_type"] = type(e).__name__
         msg = str(e).strip() or repr(e)
         if not isinstance(e, IonnetError):  # an unexpected error: keep where it happened

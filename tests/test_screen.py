@@ -47,6 +47,11 @@ def analytic_task(path: str, settings: dict):
         raise ModelError("model cannot evaluate this structure (transient)")
     if "crash" in p:
         1 / 0
+    if "swallow" in p:  # a task that wraps every exception, the timeout included
+        try:
+            time.sleep(30)
+        except Exception as e:
+            raise StructureError(f"wrapped: {e}") from None
     if "nobackend" in p:
         raise BackendUnavailableError("pip install the-model")
     time.sleep(float(p.get("delay", 0)))
@@ -194,6 +199,40 @@ def test_timeout_is_a_failed_row(folder, tmp_path, workers):
     assert (s.n_ok, s.n_failed) == (6, 1)
     (row,) = read_results(tmp_path / "r.sqlite", status="failed")
     assert row["structure_id"] == "slow" and row["error_type"] == "TaskTimeout" and "1 s" in row["error"]
+
+
+def test_timeout_wrapped_by_the_task_is_still_a_timeout(folder, tmp_path):
+    from ionnet.screen import read_results, screen
+
+    _write(folder, "wrap.cif", amplitude=0.2, swallow=1)
+    s = screen(folder, tmp_path / "r.sqlite", model="toy", task=TASK, timeout_s=0.5)
+    assert (s.n_ok, s.n_failed) == (6, 1)
+    (row,) = read_results(tmp_path / "r.sqlite", status="failed")
+    assert row["error_type"] == "TaskTimeout" and "wrapped" in row["error"]
+
+
+@pytest.mark.parametrize(
+    "species, occupancy, expected",
+    [
+        # Li-deficient refinement of a garnet: the framework keeps La3+, Zr4+, O2- (Li7La3Zr2O12)
+        (["La", "La", "La", "Zr", "Zr"] + ["O"] * 12, 4.47, {"La": 3.0, "Zr": 4.0, "O": -2.0, "Li": 1.0}),
+        (["P"] + ["S"] * 4, 3.0, {"P": 5.0, "S": -2.0, "Li": 1.0}),  # Li3PS4
+        (["P"] + ["S"] * 5 + ["Cl"], 6.0, {"P": 5.0, "S": -2.0, "Cl": -1.0, "Li": 1.0}),  # Li6PS5Cl
+    ],
+)
+def test_oxidation_states_of_the_whole_structure(tmp_path, species, occupancy, expected):
+    pytest.importorskip("pymatgen")
+    from pymatgen.core import Lattice, Structure
+
+    from ionnet.screen import _structure_oxidation_states
+
+    rng = np.random.default_rng(0)
+    n_li = int(np.ceil(occupancy))
+    li = [{"Li": occupancy / n_li}] * n_li
+    s = Structure(Lattice.cubic(12.0), li + species, rng.random((n_li + len(species), 3)))
+    path = tmp_path / "s.json"
+    s.to(filename=str(path))
+    assert _structure_oxidation_states(str(path)) == expected
 
 
 def test_unavailable_model_stops_the_batch(folder, tmp_path):
