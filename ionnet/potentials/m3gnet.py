@@ -2,21 +2,25 @@
 
 The naive way to scan a probe ion builds one structure per position and calls
 matgl's ASE calculator, which also computes forces and stresses by autograd.
-:class:`MatglPotential` instead
+:class:`MatglPotential` instead builds the graphs of many probe positions,
+batches them and runs one energy-only forward pass per batch under
+``torch.inference_mode()``.
 
-* computes the framework-framework neighbour list once (it never changes),
-* finds, for many probe positions at once, only the probe-framework pairs (and
-  the probe's own periodic images) with vectorised numpy,
-* assembles the graphs of many probe positions into one batched PyG graph,
-  builds the three-body line graph itself (vectorised torch), and
-* runs ``Potential.forward`` with forces and stresses off under
-  ``torch.inference_mode()``.
-
-The result equals matgl's own energy for the structure framework + probe
-(``PESCalculator`` / ``Potential`` on a ``Structure2Graph`` graph) up to float32
-round-off: the edges are the same but listed in another order, so sums are
-taken in another order (differences ~2e-5 eV rms, <= 1e-4 eV on LiFePO4; in
-float64 the two agree to 1e-13 eV).  torch, matgl and pymatgen are imported lazily.
+**Which M3GNet.**  The M3GNet PES weights in circulation
+(``M3GNet-MP-2021.2.8-PES``, ``M3GNet-MatPES-PBE-v2025.1-PES``) were trained
+with matgl 1.x, whose M3GNet was written with DGL.  matgl >= 2 (PyTorch
+Geometric) changed the message-passing conventions, and running these weights
+through its ``M3GNet.forward`` gives wrong energies for every compound
+(NaCl -1.30 instead of -3.37 eV/atom, LiFePO4 -2.12 instead of -6.81 eV/atom;
+elemental crystals are unaffected).  For M3GNet models the fast path therefore
+runs :class:`ionnet.potentials._m3gnet_torch.LegacyM3GNet`, the matgl 1.x
+forward written in plain torch on matgl's own layers, on graphs built exactly as
+matgl 1.x builds them (pymatgen ``find_points_in_spheres`` on framework + probe,
+about 0.1 ms per position).  Its energies equal matgl 1.1.3 + DGL's
+``PESCalculator`` to float32 round-off (<= 1e-4 eV, see
+``tests/data/m3gnet_reference.json``).  :class:`M3GNetASECalculator` gives the
+same energies, with forces and stress by autograd, for loops over ASE ``Atoms``
+and for relaxations.  torch, matgl and pymatgen are imported lazily.
 """
 from __future__ import annotations
 
@@ -33,7 +37,14 @@ from numpy.typing import NDArray
 from ..errors import BackendUnavailableError, ModelError
 from ._common import BasePotential, framework_elements, iter_batches
 
-__all__ = ["MatglPotential", "M3GNetPotential", "DEFAULT_M3GNET", "M3GNET_ENV_VAR", "resolve_m3gnet_path"]
+__all__ = [
+    "MatglPotential",
+    "M3GNetPotential",
+    "M3GNetASECalculator",
+    "DEFAULT_M3GNET",
+    "M3GNET_ENV_VAR",
+    "resolve_m3gnet_path",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +60,6 @@ _ALTERNATIVES = (
 )
 # Edges per forward pass used to pick a default batch size.
 _EDGE_BUDGET = {"cpu": 60_000, "cuda": 1_000_000}
-# (points x atoms x image shifts) handled per numpy chunk in the pair search
-_PAIR_CHUNK = 2_000_000
 
 
 def _is_model_dir(path: Path) -> bool:
@@ -145,13 +154,10 @@ class _Framework:
     key: tuple
     lattice: NDArray[np.float64]  # (3, 3) Å, rows a, b, c
     frac: NDArray[np.float64]  # (N, 3) framework fractional coordinates, as given
+    cart: NDArray[np.float64]  # (N, 3) Å
     node_type: NDArray[np.int64]  # (N + 1,) indices into model.element_types, probe last
-    fw_src: NDArray[np.int64]  # (E0,) framework-framework edges
-    fw_dst: NDArray[np.int64]
-    fw_img: NDArray[np.float64]  # (E0, 3) image of dst
-    self_img: NDArray[np.float64]  # (S, 3) lattice translations of the probe within the cutoff
-    shifts: NDArray[np.float64]  # (K, 3) candidate image offsets for probe-framework pairs
     cutoff: float
+    n_edges: int | None = None  # bonds of framework + one probe (batch-size estimate)
 
     @property
     def n_atoms(self) -> int:
@@ -167,33 +173,73 @@ def _framework_key(framework: Any, ion: str) -> tuple:
     )
 
 
-def _image_range(lattice: NDArray[np.float64], cutoff: float) -> NDArray[np.int64]:
-    """Max |n_i| of lattice translations n needed for vectors (f + n) @ L, f in [-1/2, 1/2]^3, within ``cutoff``."""
-    recip = np.linalg.inv(lattice).T  # rows: reciprocal vectors without 2*pi
-    return np.ceil(cutoff * np.linalg.norm(recip, axis=1) + 0.5).astype(np.int64)
+def _matgl1_edges(
+    cart: NDArray[np.float64], lattice: NDArray[np.float64], cutoff: float
+) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
+    """Bonds of one periodic structure exactly as matgl 1.x's ``Atoms2Graph`` lists them.
 
-
-def _probe_pairs(fw: _Framework, probe_frac: NDArray[np.float64]) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
-    """Probe-framework pairs within the cutoff for many probe positions at once.
-
-    Returns ``(point, atom, image)`` with ``image`` the lattice translation of the
-    framework atom as seen from the probe: the bond vector probe -> atom is
-    ``(frac[atom] + image - probe_frac[point]) @ lattice``.
+    ``cart`` is (N, 3) Å.  Returns ``(src, dst, image)``: bond ``src -> dst`` with
+    ``dst`` translated by the (E, 3) lattice vectors ``image``; sorted by ``src``,
+    in pymatgen's order.  M3GNet's three-body term as trained depends (at the
+    1e-4 eV level) on this order, so it is not rearranged.
     """
-    chunk = max(1, _PAIR_CHUNK // max(1, fw.n_atoms * len(fw.shifts)))
-    pts, ats, imgs = [], [], []
-    for start in range(0, len(probe_frac), chunk):
-        d = fw.frac[None, :, :] - probe_frac[start : start + chunk, None, :]  # (m, N, 3)
-        k = np.round(d)
-        d0 = d - k  # in [-1/2, 1/2]
-        # (m, N, K, 3) fractional bond vectors for each candidate shift
-        cart = (d0[:, :, None, :] + fw.shifts[None, None, :, :]) @ fw.lattice
-        r2 = np.einsum("...i,...i->...", cart, cart)
-        pt, at, sh = np.nonzero(r2 <= fw.cutoff * fw.cutoff)
-        imgs.append(fw.shifts[sh] - k[pt, at])
-        pts.append(pt + start)
-        ats.append(at)
-    return np.concatenate(pts).astype(np.int64), np.concatenate(ats).astype(np.int64), np.concatenate(imgs)
+    from pymatgen.optimization.neighbors import find_points_in_spheres
+
+    src, dst, img, dist = find_points_in_spheres(
+        cart, cart, r=cutoff, pbc=np.array([1, 1, 1], dtype=np.int64), lattice=lattice, tol=1e-8
+    )
+    keep = (src != dst) | (dist > 1e-8)
+    return src[keep].astype(np.int64), dst[keep].astype(np.int64), np.asarray(img[keep], dtype=np.float64)
+
+
+def _graph_batch(
+    node_type: NDArray[np.int64],
+    frac: list[NDArray[np.float64]],
+    cart: list[NDArray[np.float64]],
+    lattice: list[NDArray[np.float64]],
+    cutoff: float,
+    *,
+    device: Any,
+    dtype: Any,
+) -> tuple[Any, Any, Any, Any]:
+    """Batch of matgl 1.x graphs: ``(batch, frac, pbc_offset, lattice)`` tensors.
+
+    ``frac`` and ``cart`` hold one (N_g, 3) array per graph (fractional, Å),
+    ``lattice`` one (3, 3) array (Å, rows a, b, c); ``node_type`` is a list of
+    (N_g,) arrays or one array shared by all graphs.  The float tensors get
+    ``dtype`` (matgl 1.x uses float32 throughout).
+    """
+    import torch
+
+    from ._m3gnet_torch import GraphBatch
+
+    src, dst, img, types, ngraph, egraph = [], [], [], [], [], []
+    off = 0
+    for g, (c, lat) in enumerate(zip(cart, lattice)):
+        s_, d_, i_ = _matgl1_edges(c, lat, cutoff)
+        n = len(c)
+        src.append(s_ + off)
+        dst.append(d_ + off)
+        img.append(i_)
+        types.append(node_type if isinstance(node_type, np.ndarray) else node_type[g])
+        ngraph.append(np.full(n, g, dtype=np.int64))
+        egraph.append(np.full(len(s_), g, dtype=np.int64))
+        off += n
+
+    def t(x, dt):
+        return torch.as_tensor(np.ascontiguousarray(np.concatenate(x)), dtype=dt, device=device)
+
+    batch = GraphBatch(
+        node_type=t(types, torch.long),
+        edge_index=torch.stack([t(src, torch.long), t(dst, torch.long)]),
+        node_graph=t(ngraph, torch.long),
+        edge_graph=t(egraph, torch.long),
+        num_graphs=len(cart),
+    )
+    frac_t = t(frac, dtype)
+    img_t = t(img, dtype)
+    lat_t = torch.as_tensor(np.stack(lattice), dtype=dtype, device=device)
+    return batch, frac_t, img_t, lat_t
 
 
 class MatglPotential(BasePotential):
@@ -209,15 +255,19 @@ class MatglPotential(BasePotential):
         Torch device, e.g. ``"cuda"``.
     batch_size : int, optional
         Default number of probe positions per forward pass.  ``None`` picks it
-        from the graph size (about 60 000 edges per pass on CPU, 1e6 on CUDA:
-        ~40 positions for a 28-atom cell on CPU).
+        from the graph size (about 60 000 bonds per pass on CPU, 1e6 on CUDA:
+        ~45 positions for a 28-atom cell on CPU).
     method : {"auto", "fast", "converter"}, default "auto"
-        ``"fast"``: hand-assembled batched graphs (M3GNet only).  ``"converter"``:
-        matgl's ``Structure2Graph`` per position, batched; works for any matgl
-        potential.  ``"auto"`` uses ``"fast"`` whenever the model is an M3GNet.
+        ``"fast"``: batched matgl 1.x (DGL) M3GNet forward of
+        :class:`~ionnet.potentials._m3gnet_torch.LegacyM3GNet` (M3GNet only; the
+        convention all published M3GNet weights were trained with).
+        ``"converter"``: matgl's own ``Structure2Graph`` and ``Potential.forward``,
+        batched; works for any matgl PES model, but for M3GNet it is matgl >= 2's
+        convention, right only for weights trained with matgl >= 2.  ``"auto"``
+        uses ``"fast"`` whenever the model is a plain M3GNet.
     dtype : {"float32", "float64"}, default "float32"
-        Precision of the model.  matgl's models are trained and normally run in
-        float32; "float64" removes round-off (useful to compare evaluation paths).
+        Precision of the model.  The reference energies are float32 (as trained);
+        "float64" removes round-off.
     potential : matgl Potential, optional
         An already-loaded ``matgl.apps.pes.Potential`` (then ``path`` is ignored).
         It is copied, not modified.
@@ -232,6 +282,8 @@ class MatglPotential(BasePotential):
         The wrapped potential (forces and stresses switched off).
     element_types : tuple of str
         Elements the model knows.
+    method : str
+        ``"fast"`` or ``"converter"``, the path in use.
 
     Raises
     ------
@@ -240,11 +292,12 @@ class MatglPotential(BasePotential):
 
     Notes
     -----
-    The fast path is exact, not an approximation: the graph holds exactly the
-    edges matgl's ``Structure2Graph`` would build (pairs within the model cutoff,
-    including periodic self-images) and the same three-body line graph, so the
-    energies agree with matgl's standard evaluation to float32 round-off.
-    Only the order of the edges differs, which changes summation order.
+    The fast path is exact, not an approximation: each probe position gets the
+    graph matgl 1.x builds for the structure framework + probe (probe appended
+    last, its fractional coordinates wrapped into [0, 1)), and each graph of a
+    batch is evaluated as matgl 1.x evaluates a single structure.  Energies equal
+    matgl 1.1.3's ``PESCalculator`` to float32 round-off (<= 1e-4 eV) and do not
+    depend on ``batch_size``.
 
     Examples
     --------
@@ -271,7 +324,7 @@ class MatglPotential(BasePotential):
             raise ModelError(f"`dtype` must be 'float32' or 'float64' (got {dtype!r})")
         try:
             import torch  # noqa: F401
-            import matgl  # noqa: F401
+            import matgl
         except ImportError as e:
             raise BackendUnavailableError("matgl/torch are not installed: pip install 'ionnet[matgl]', or use model='bvse'") from e
         import copy
@@ -299,7 +352,7 @@ class MatglPotential(BasePotential):
         if dtype == "float64":
             pot = pot.double()
         self.dtype = dtype
-        self.potential = pot.eval()
+        self.potential = pot.eval().requires_grad_(False)  # inference only (the ASE calculator differentiates inputs)
         model = self.potential.model
         self.element_types: tuple[str, ...] = tuple(model.element_types)
         self.cutoff = float(model.cutoff)
@@ -312,15 +365,27 @@ class MatglPotential(BasePotential):
             and not getattr(model, "include_state", False)
             and not getattr(self.potential, "calc_charge", False)
             and not getattr(self.potential, "calc_magmom", False)
+            and not getattr(self.potential, "calc_repuls", False)
+            and not getattr(model, "is_intensive", False)
         )
         if method == "fast" and not fast_ok:
             raise ModelError(f"method='fast' needs a plain M3GNet model (got {type(model).__name__}); use method='converter'")
         self.method = ("fast" if fast_ok else "converter") if method == "auto" else method
+        self._net = None
+        if self.method == "fast":
+            from ._m3gnet_torch import LegacyM3GNet
+
+            self._net = LegacyM3GNet(self.potential)
+        elif self.is_m3gnet:
+            logger.warning(
+                "method='converter' runs matgl %s's own M3GNet forward, whose conventions differ from the "
+                "matgl 1.x (DGL) ones the published M3GNet weights were trained with: energies of compounds "
+                "are wrong for those weights; use method='fast'", getattr(matgl, "__version__", "?"),
+            )
         self.default_batch_size = batch_size
         prefix = "m3gnet" if self.is_m3gnet else "matgl"
         self.name = name or f"{prefix}:{label}"
         self._fw: _Framework | None = None
-        self._warned_fallback = False
 
     # -- protocol -----------------------------------------------------------------
     def _unknown_elements(self, elements: list[str]) -> list[str]:
@@ -335,7 +400,9 @@ class MatglPotential(BasePotential):
             return batch_size
         if self.default_batch_size is not None:
             return int(self.default_batch_size)
-        edges = max(len(fw.fw_src), 1) * (fw.n_atoms + 1) / max(fw.n_atoms, 1)
+        if fw.n_edges is None:
+            fw.n_edges = len(_matgl1_edges(np.vstack([fw.cart, fw.cart[:1]]), fw.lattice, self.cutoff)[0])
+        edges = max(fw.n_edges, 1)
         budget = _EDGE_BUDGET["cuda" if self.device.startswith("cuda") else "cpu"]
         return int(np.clip(budget // edges, 1, 4096))
 
@@ -359,129 +426,50 @@ class MatglPotential(BasePotential):
         key = _framework_key(framework, ion)
         if self._fw is not None and self._fw.key == key:
             return self._fw
-        from pymatgen.optimization.neighbors import find_points_in_spheres
-
         lattice = np.array(framework.lattice.matrix, dtype=np.float64)
         frac = np.array(framework.frac_coords, dtype=np.float64)
         index = {e: i for i, e in enumerate(self.element_types)}
         node_type = np.array([index[e] for e in framework_elements(framework)] + [index[ion]], dtype=np.int64)
-        cart = np.ascontiguousarray(frac @ lattice)
-        # exactly as matgl.ext.pymatgen.Structure2Graph
-        src, dst, img, dist = find_points_in_spheres(
-            cart, cart, r=self.cutoff, pbc=np.array([1, 1, 1], dtype=np.int64), lattice=lattice, tol=1e-8
-        )
-        keep = (src != dst) | (dist > 1e-8)
-        nmax = _image_range(lattice, self.cutoff)
-        grid = np.stack(
-            np.meshgrid(*[np.arange(-m, m + 1) for m in nmax], indexing="ij"), axis=-1
-        ).reshape(-1, 3).astype(np.float64)
-        # the probe's own periodic images (a lattice vector shorter than the cutoff)
-        t = grid @ lattice
-        r = np.linalg.norm(t, axis=1)
-        self_img = grid[(r <= self.cutoff) & (r > 1e-8)]
         self._fw = _Framework(
-            key=key,
-            lattice=lattice,
-            frac=frac,
-            node_type=node_type,
-            fw_src=src[keep].astype(np.int64),
-            fw_dst=dst[keep].astype(np.int64),
-            fw_img=np.asarray(img[keep], dtype=np.float64),
-            self_img=self_img,
-            shifts=grid,
-            cutoff=self.cutoff,
-        )
-        logger.debug(
-            "framework graph: %d atoms, %d framework edges, %d probe self-images, %d candidate shifts",
-            len(frac), len(self._fw.fw_src), len(self_img), len(grid),
+            key=key, lattice=lattice, frac=frac, cart=np.dot(frac, lattice), node_type=node_type, cutoff=self.cutoff
         )
         return self._fw
 
     # -- fast path ------------------------------------------------------------------
-    def _assemble(self, fw: _Framework, probe_frac: NDArray[np.float64]):
-        """Batched graph arrays (edges sorted by source node) for ``m`` probe positions."""
-        m = len(probe_frac)
-        n = fw.n_atoms + 1  # nodes per graph, probe last
-        probe = fw.n_atoms
-        pt, at, img = _probe_pairs(fw, probe_frac)
-        e0 = len(fw.fw_src)
-        ns = len(fw.self_img)
-        base = np.arange(m, dtype=np.int64) * n
-        # framework-framework edges, one copy per graph
-        src = [(base[:, None] + fw.fw_src[None, :]).ravel()]
-        dst = [(base[:, None] + fw.fw_dst[None, :]).ravel()]
-        imgs = [np.broadcast_to(fw.fw_img, (m, e0, 3)).reshape(-1, 3)]
-        # probe -> atom and atom -> probe
-        src += [base[pt] + probe, base[pt] + at]
-        dst += [base[pt] + at, base[pt] + probe]
-        imgs += [img, -img]
-        if ns:
-            src.append(np.repeat(base + probe, ns))
-            dst.append(np.repeat(base + probe, ns))
-            imgs.append(np.broadcast_to(fw.self_img, (m, ns, 3)).reshape(-1, 3))
-        src_a = np.concatenate(src)
-        dst_a = np.concatenate(dst)
-        img_a = np.concatenate(imgs)
-        order = np.argsort(src_a, kind="stable")
-        frac = np.empty((m, n, 3), dtype=np.float64)
-        frac[:, : fw.n_atoms] = fw.frac[None]
-        frac[:, probe] = probe_frac
-        return src_a[order], dst_a[order], img_a[order], frac.reshape(-1, 3), m, n
-
     def _batch_fast(self, fw: _Framework, probe_frac: NDArray[np.float64]) -> NDArray[np.float64]:
-        import matgl
         import torch
-        from torch_geometric.data import Batch
 
-        src, dst, img, frac, m, n = self._assemble(fw, probe_frac)
+        from ._m3gnet_torch import positions_and_shifts
+
+        probe = probe_frac - np.floor(probe_frac)  # wrap into [0, 1): results are translation invariant
+        fracs = [np.vstack([fw.frac, p[None]]) for p in probe]
+        carts = [np.vstack([fw.cart, np.dot(p[None], fw.lattice)]) for p in probe]
         dev = torch.device(self.device)
-        fdt = self.potential.data_mean.dtype
+        dtype = self.potential.data_mean.dtype
         with torch.inference_mode():
-            edge_index = torch.as_tensor(np.stack([src, dst]), dtype=torch.long, device=dev)
-            g = Batch(
-                edge_index=edge_index,
-                node_type=torch.as_tensor(np.tile(fw.node_type, m), dtype=torch.long, device=dev),
-                frac_coords=torch.as_tensor(frac, dtype=matgl.float_th, device=dev),
-                pbc_offset=torch.as_tensor(img, dtype=matgl.float_th, device=dev),
-                batch=torch.arange(m, device=dev).repeat_interleave(n),
-                ptr=torch.arange(0, (m + 1) * n, n, device=dev),
-                num_nodes=m * n,
+            batch, frac, img, lat = _graph_batch(
+                fw.node_type, fracs, carts, [fw.lattice] * len(probe), self.cutoff, device=dev, dtype=dtype
             )
-            g._num_graphs = m
-            lat = torch.as_tensor(fw.lattice, dtype=matgl.float_th, device=dev)[None].expand(m, 3, 3).contiguous()
-            l_g = self._line_graph(g, lat, fdt)
-            try:
-                e = self.potential(g, lat, l_g=l_g)[0]
-            except ValueError as exc:  # three-body topology check failed: let matgl rebuild it
-                if not self._warned_fallback:
-                    logger.warning("cached three-body graph rejected by matgl (%s); letting matgl rebuild it", exc)
-                    self._warned_fallback = True
-                e = self.potential(g, lat)[0]
-            return e.detach().to("cpu", torch.float64).numpy().reshape(m)
+            pos, shift = positions_and_shifts(frac, img, lat, batch)
+            e = self._net(pos, shift, batch)
+            return e.detach().to("cpu", torch.float64).numpy().reshape(len(probe))
 
-    def _line_graph(self, g: Any, lat: Any, fdt: Any) -> dict:
-        """M3GNet three-body line graph (parent-bond ids), built vectorised.
+    def ase_calculator(self) -> Any:
+        """An ASE calculator with this model's energies, plus forces and stress.
 
-        The bond lengths are computed with exactly the operations of
-        ``Potential.forward`` / ``M3GNet.forward`` so that the set of bonds within
-        the three-body cutoff is bit-identical to the one matgl checks against.
+        For the fast path this is :class:`M3GNetASECalculator` (matgl 1.x
+        conventions, sharing this model); for the converter path matgl's own
+        ``PESCalculator``.
         """
-        import torch
+        if self._net is not None:
+            return __getattr__("M3GNetASECalculator")(self)
+        import copy
 
-        lat = lat.to(fdt)
-        pbc_offset = g.pbc_offset.to(fdt)
-        frac = g.frac_coords.to(fdt)
-        m = lat.shape[0]
-        eye = torch.eye(3, dtype=fdt, device=lat.device)
-        lattice = lat @ (eye + lat.new_zeros([m, 3, 3]))
-        src = g.edge_index[0].to(torch.long)
-        dst = g.edge_index[1].to(torch.long)
-        edge_lat = lattice[g.batch[g.edge_index[0]]]
-        offshift = (pbc_offset.unsqueeze(dim=-1) * edge_lat).sum(dim=1)
-        pos = (frac.unsqueeze(-1) * lattice[g.batch]).sum(dim=1)
-        bond_vec = pos[dst] + offshift - pos[src]
-        bond_dist = torch.norm(bond_vec, dim=1)
-        return _three_body_indices(src, bond_dist, self.threebody_cutoff, int(pos.shape[0]))
+        from matgl.ext.ase import PESCalculator
+
+        pot = copy.copy(self.potential)
+        pot.calc_forces, pot.calc_stresses = True, True
+        return PESCalculator(pot)
 
     # -- reference / generic path ---------------------------------------------------------
     def _batch_converter(self, framework: Any, ion: str, probe_frac: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -509,37 +497,102 @@ class MatglPotential(BasePotential):
             return e.detach().to("cpu", torch.float64).numpy().reshape(len(probe_frac))
 
 
-def _three_body_indices(src: Any, bond_dist: Any, cutoff: float, num_nodes: int) -> dict:
-    """Pairs of distinct bonds sharing a source atom, both within ``cutoff``.
+def _ase_calculator_class() -> type:
+    """Build :class:`M3GNetASECalculator` (ASE is imported only when it is first used)."""
+    from ase.calculators.calculator import Calculator, all_changes
+    from ase.stress import full_3x3_to_voigt_6_stress
 
-    ``src`` must be sorted ascending.  Same content as
-    ``matgl.graph._compute.create_line_graph`` (indices are parent-bond ids).
-    """
-    import torch
+    class M3GNetASECalculator(Calculator):
+        """ASE calculator for M3GNet weights with matgl 1.x (DGL) conventions.
 
-    dev = src.device
-    num_bonds = int(src.shape[0])
-    kept = torch.nonzero(bond_dist <= cutoff, as_tuple=False).squeeze(1)
-    ksrc = src[kept]
-    nk = int(kept.shape[0])
-    n_b = torch.bincount(ksrc, minlength=num_nodes)
-    first = torch.cumsum(n_b, 0) - n_b  # first kept-bond position of each atom
-    n_tr = (n_b[ksrc] - 1).clamp(min=0)
-    total = int(n_tr.sum().item())
-    n_triple_ij = torch.zeros(num_bonds, dtype=torch.long, device=dev)
-    n_triple_ij[kept] = n_tr
-    if total == 0:
-        line = torch.zeros((2, 0), dtype=torch.long, device=dev)
-    else:
-        ar = torch.arange(nk, device=dev)
-        ij = torch.repeat_interleave(ar, n_tr)
-        start = torch.cumsum(n_tr, 0) - n_tr
-        j = torch.arange(total, device=dev) - start[ij]
-        local = ar - first[ksrc]
-        j = j + (j >= local[ij]).to(torch.long)
-        ik = first[ksrc[ij]] + j
-        line = torch.stack([kept[ij], kept[ik]])
-    return {"kept_edge_ids": kept, "line_edge_index": line, "n_triple_ij": n_triple_ij}
+        Energies equal matgl 1.1.3's ``PESCalculator`` (and :class:`MatglPotential`'s
+        fast path); forces (eV/Å) and stress (eV/Å^3, ASE's sign and Voigt order)
+        come from autograd of the same energy and are computed only when asked for.
+
+        Parameters
+        ----------
+        potential : MatglPotential or path-like, optional
+            A :class:`MatglPotential` using the fast path (shared, not copied), or a
+            model folder as accepted by :class:`MatglPotential`.
+        device : str, default "cpu"
+            Torch device, when ``potential`` is a folder.
+        **kwargs
+            Passed to ``ase.calculators.calculator.Calculator``.
+
+        Raises
+        ------
+        ModelError
+            If the model is not a plain M3GNet, or an atom's element is unknown to it.
+
+        Examples
+        --------
+        >>> from ionnet.potentials.m3gnet import M3GNetASECalculator   # doctest: +SKIP
+        >>> atoms.calc = M3GNetASECalculator("/path/to/M3GNet-MP-2021.2.8-PES")  # doctest: +SKIP
+        >>> atoms.get_potential_energy() / len(atoms)                   # doctest: +SKIP
+        -3.3675...
+        """
+
+        implemented_properties = ("energy", "free_energy", "forces", "stress")
+
+        def __init__(self, potential: Any = None, *, device: str = "cpu", **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            if not isinstance(potential, MatglPotential):
+                potential = MatglPotential(potential, device=device)
+            if potential._net is None:
+                raise ModelError(f"{potential.name!r} is not a plain M3GNet; use matgl.ext.ase.PESCalculator")
+            self.matgl_potential = potential
+
+        def calculate(self, atoms: Any = None, properties: Any = ("energy",), system_changes: Any = all_changes) -> None:
+            import torch
+
+            from ._m3gnet_torch import positions_and_shifts
+
+            super().calculate(atoms, properties, system_changes)
+            pot = self.matgl_potential
+            atoms = self.atoms
+            if not atoms.pbc.all():
+                raise ModelError("M3GNetASECalculator needs periodic boundaries in all three directions (atoms.pbc)")
+            symbols = atoms.get_chemical_symbols()
+            pot.supports(sorted(set(symbols)))
+            index = {e: i for i, e in enumerate(pot.element_types)}
+            node_type = np.array([index[e] for e in symbols], dtype=np.int64)
+            lattice = np.array(atoms.get_cell(), dtype=np.float64)
+            dev = torch.device(pot.device)
+            dtype = pot.potential.data_mean.dtype
+            grads = "forces" in properties or "stress" in properties
+            batch, frac, img, lat = _graph_batch(
+                node_type, [atoms.get_scaled_positions(False)], [atoms.get_positions()], [lattice], pot.cutoff,
+                device=dev, dtype=dtype,
+            )
+            with torch.enable_grad() if grads else torch.inference_mode():
+                strain = torch.zeros((1, 3, 3), dtype=dtype, device=dev, requires_grad=grads)
+                lat = lat @ (torch.eye(3, dtype=dtype, device=dev) + strain)
+                pos, shift = positions_and_shifts(frac, img, lat, batch)
+                energy = pot._net(pos, shift, batch)
+                if grads:
+                    d_pos, d_strain = torch.autograd.grad(energy.sum(), [pos, strain])
+            e = float(energy.detach().sum())
+            self.results.update(energy=e, free_energy=e)
+            if grads:
+                self.results["forces"] = -d_pos.detach().to("cpu", torch.float64).numpy()
+                virial = d_strain[0].detach().to("cpu", torch.float64).numpy()
+                stress = 0.5 * (virial + virial.T) / abs(np.linalg.det(lattice))
+                self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
+
+    M3GNetASECalculator.__module__ = __name__
+    return M3GNetASECalculator
+
+
+_LAZY: dict[str, type] = {}
+
+
+def __getattr__(name: str) -> Any:
+    """``M3GNetASECalculator`` is created on first access so that importing this module does not import ASE."""
+    if name == "M3GNetASECalculator":
+        if name not in _LAZY:
+            _LAZY[name] = _ase_calculator_class()
+        return _LAZY[name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 #: Alias: the default matgl model is an M3GNet.

@@ -1,0 +1,202 @@
+"""Pure-torch M3GNet forward with the conventions of matgl 1.x (DGL).
+
+The published M3GNet PES weights (``M3GNet-MP-2021.2.8-PES``,
+``M3GNet-MatPES-PBE-v2025.1-PES``) were trained with matgl's DGL implementation
+(matgl <= 1.x).  matgl >= 2 re-implemented M3GNet with PyTorch Geometric and
+changed two conventions, so loading those weights into it gives wrong energies
+for every compound (elemental crystals are unaffected because there both ends
+of every bond look alike):
+
+1. **Node aggregation** (the big one).  In a graph convolution the node message
+   ``phi(v_i, v_j, e_ij) * W rbf_ij`` of bond ``i -> j`` is summed into the bond's
+   *destination* ``j`` in matgl 1.x (``dgl.update_all(copy_e, sum)``), but into
+   its *source* ``i`` in matgl >= 2 ("post-#761 convention").  With these weights
+   that changes NaCl from -3.368 to -1.300 eV/atom.
+2. **Three-body indexing** (sub-meV).  matgl 1.x enumerates the three-body
+   triples on the bonds shorter than ``threebody_cutoff`` (the "pruned" list)
+   but then uses those pruned-list positions as ids into the *full* bond list
+   to pick the neighbour atom ``k``, the two cutoff weights and the bond that
+   receives the message; the receiving ids come from ``n_triple_ij`` by
+   ``get_segment_indices_from_n``, which also skips an id after every bond that
+   has no partner.  matgl >= 4.0.4 maps the ids back to the parent bonds.  The
+   weights were trained with the 1.x behaviour; the two differ by 0.1-4 meV per
+   structure.  Because of this quirk the energy depends (at the 1e-4 eV level)
+   on the order of the bonds, so callers must list the bonds exactly as matgl
+   1.x's ``Structure2Graph``/``Atoms2Graph`` do: pymatgen's
+   ``find_points_in_spheres`` on the whole structure, self pairs removed.
+
+:class:`LegacyM3GNet` evaluates a batch of such graphs with the layers of the
+installed matgl (embedding, bases, MLPs, readout: those agree with matgl 1.x)
+and the 1.x message passing written with ``index_add_``.  Each graph in the
+batch is treated exactly as matgl 1.x treats a single structure, so batching
+does not change any energy.  Only torch is imported here; matgl supplies the
+loaded modules.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+__all__ = ["LegacyM3GNet", "GraphBatch", "positions_and_shifts"]
+
+
+@dataclass
+class GraphBatch:
+    """A batch of crystal graphs, bonds grouped by graph and sorted by source atom.
+
+    Attributes
+    ----------
+    node_type : (N,) long tensor
+        Index of each atom's element in ``model.element_types``.
+    edge_index : (2, E) long tensor
+        Bond ``b`` goes from atom ``edge_index[0, b]`` to ``edge_index[1, b]``
+        (global atom ids).  Bonds of graph ``g`` are contiguous, graph after
+        graph, and within a graph in matgl 1.x's order (sorted by source atom).
+    node_graph : (N,) long tensor
+        Graph id of each atom (non-decreasing).
+    edge_graph : (E,) long tensor
+        Graph id of each bond (non-decreasing).
+    num_graphs : int
+    """
+
+    node_type: Tensor
+    edge_index: Tensor
+    node_graph: Tensor
+    edge_graph: Tensor
+    num_graphs: int
+
+
+def positions_and_shifts(frac: Tensor, pbc_offset: Tensor, lattice: Tensor, batch: GraphBatch) -> tuple[Tensor, Tensor]:
+    """Cartesian positions (N, 3) and bond image shifts (E, 3), Å, as matgl 1.x's ``Potential`` computes them.
+
+    ``frac`` is (N, 3) fractional, ``pbc_offset`` (E, 3) lattice translations of
+    each bond's destination atom and ``lattice`` (G, 3, 3) Å with rows a, b, c.
+    """
+    pos = (frac.unsqueeze(-1) * lattice[batch.node_graph]).sum(dim=1)
+    shift = (pbc_offset.unsqueeze(-1) * lattice[batch.edge_graph]).sum(dim=1)
+    return pos, shift
+
+
+def _exclusive_cumsum(x: Tensor) -> Tensor:
+    return torch.cumsum(x, 0) - x
+
+
+class LegacyM3GNet(nn.Module):
+    """Energy of M3GNet PES weights evaluated with matgl 1.x (DGL) conventions.
+
+    Parameters
+    ----------
+    potential : matgl.apps.pes.Potential
+        A loaded matgl (>= 2) potential wrapping an ``M3GNet`` without state
+        features.  Its modules are shared, not copied: move or cast the
+        potential, not this object.
+
+    Notes
+    -----
+    ``forward`` returns the total energy per graph (eV): ``data_std * sum_atoms
+    readout + data_mean + sum_atoms element_ref``, exactly the quantity matgl
+    1.x's ``Potential`` returns.
+    """
+
+    def __init__(self, potential: Any) -> None:
+        super().__init__()
+        model = potential.model
+        if getattr(model, "include_state", False) or getattr(model, "is_intensive", False):
+            raise ValueError("LegacyM3GNet supports extensive M3GNet PES models without state features")
+        self.potential = potential
+        self.cutoff = float(model.cutoff)
+        self.threebody_cutoff = float(model.threebody_cutoff)
+
+    # ------------------------------------------------------------------ three-body
+    def _triples(self, bond_dist: Tensor, batch: GraphBatch, num_nodes: int):
+        """Triples of matgl 1.x: geometry on the pruned bonds, ids used as full-list ids.
+
+        Returns ``(ka, kb, ia, ib, target)``: the true bonds ``kept[a]``/``kept[b]``
+        (for the angle and radial basis) and the ids matgl 1.x actually uses for the
+        cutoff weights (``ia``, ``ib``), the neighbour atom (``dst[ib]``) and the
+        receiving bond (``target``), all global bond ids.
+        """
+        dev = bond_dist.device
+        src = batch.edge_index[0]
+        kept = torch.nonzero(bond_dist <= self.threebody_cutoff, as_tuple=False).squeeze(1)
+        n_kept = int(kept.shape[0])
+        empty = torch.zeros(0, dtype=torch.long, device=dev)
+        if n_kept == 0:
+            return empty, empty, empty, empty, empty
+        g = batch.num_graphs
+        ksrc = src[kept]
+        kgraph = batch.edge_graph[kept]
+        # first bond of each graph in the full list, first kept bond in the pruned list
+        edge_first = _exclusive_cumsum(torch.bincount(batch.edge_graph, minlength=g))
+        kept_first = _exclusive_cumsum(torch.bincount(kgraph, minlength=g))
+        ar = torch.arange(n_kept, device=dev)
+        p_local = ar - kept_first[kgraph]  # position in this graph's pruned list
+        as_full = edge_first[kgraph] + p_local  # matgl 1.x reads pruned position p as full bond p
+        n_b = torch.bincount(ksrc, minlength=num_nodes)
+        atom_first = _exclusive_cumsum(n_b)  # first kept bond of each atom (kept is sorted by source)
+        n_tr = n_b[ksrc] - 1  # partners of each kept bond (n_triple_ij)
+        total = int(n_tr.sum().item())
+        if total == 0:
+            return empty, empty, empty, empty, empty
+        a = torch.repeat_interleave(ar, n_tr)
+        j = torch.arange(total, device=dev) - _exclusive_cumsum(n_tr)[a]
+        local = ar - atom_first[ksrc]
+        j = j + (j >= local[a]).to(torch.long)
+        b = atom_first[ksrc[a]] + j
+        # receiving bond: get_segment_indices_from_n(n_triple_ij) per graph, i.e. the
+        # pruned position of `a` minus the bonds without partners at positions 1 .. p-1
+        zero = (n_tr == 0).to(torch.long)
+        zero_incl = torch.cumsum(zero, 0)
+        first_incl = zero_incl[kept_first.clamp(max=n_kept - 1)]  # zeros up to and incl. position 0 of the graph
+        seg = p_local[a] - (zero_incl[a] - zero[a] - first_incl[kgraph[a]])
+        target = edge_first[kgraph[a]] + seg
+        return kept[a], kept[b], as_full[a], as_full[b], target
+
+    # ------------------------------------------------------------------ forward
+    def forward(self, pos: Tensor, shift: Tensor, batch: GraphBatch) -> Tensor:
+        """Total energies (G,), eV, of the graphs in ``batch``.
+
+        ``pos`` (N, 3) and ``shift`` (E, 3) are Cartesian, Å (see
+        :func:`positions_and_shifts`); gradients flow through both.
+        """
+        from matgl.utils.cutoff import polynomial_cutoff
+
+        pot = self.potential
+        model = pot.model
+        src, dst = batch.edge_index[0], batch.edge_index[1]
+        num_nodes = int(pos.shape[0])
+        num_bonds = int(src.shape[0])
+        bond_vec = pos[dst] + shift - pos[src]
+        bond_dist = torch.norm(bond_vec, dim=1)
+        rbf = model.bond_expansion(bond_dist)
+
+        ka, kb, ia, ib, target = self._triples(bond_dist.detach(), batch, num_nodes)
+        v1, v2 = bond_vec[ka], bond_vec[kb]
+        cos = torch.sum(v1 * v2, dim=1) / (torch.norm(v1, dim=1) * torch.norm(v2, dim=1))
+        cos = cos.clamp(min=-1 + 1e-7, max=1 - 1e-7)
+        basis = model.basis_expansion(bond_dist[kb], cos, torch.zeros_like(cos))
+        fcut = polynomial_cutoff(bond_dist, self.threebody_cutoff)
+        weights = (fcut[ia] * fcut[ib]).unsqueeze(1)
+        end_atom = dst[ib]
+
+        node, edge, _ = model.embedding(batch.node_type, rbf, None)
+        for i in range(model.n_blocks):
+            three = model.three_body_interactions[i]
+            if basis.shape[0]:
+                msg = basis * three.update_network_atom(node)[end_atom] * weights
+                new_bonds = msg.new_zeros((num_bonds, msg.shape[1])).index_add_(0, target, msg)
+                edge = edge + three.update_network_bond(new_bonds)
+            conv = model.graph_layers[i].conv
+            edge = edge + conv.edge_update_func(torch.hstack([node[src], node[dst], edge])) * conv.edge_weight_func(rbf)
+            mess = conv.node_update_func(torch.hstack([node[src], node[dst], edge])) * conv.node_weight_func(rbf)
+            node = node + torch.zeros_like(node).index_add_(0, dst, mess)  # matgl 1.x: into the destination
+        atomic = model.final_layer(node).reshape(-1)
+        energy = atomic.new_zeros(batch.num_graphs).index_add_(0, batch.node_graph, atomic)
+        energy = pot.data_std * energy + pot.data_mean
+        if pot.element_refs is not None:
+            offset = pot.element_refs.property_offset.to(energy.dtype)
+            energy = energy + energy.new_zeros(batch.num_graphs).index_add_(0, batch.node_graph, offset[batch.node_type])
+        return energy
