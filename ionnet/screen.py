@@ -304,10 +304,12 @@ _HALOGENS = ("F", "Cl", "Br", "I")
 def _structure_oxidation_states(path: str, ion: str = "Li", max_atoms: int = 100) -> dict[str, float] | None:
     """Element -> oxidation state for the input structure with the mobile ion at +1, or None.
 
-    The framework (every element but ``ion``) is assigned pymatgen's most
-    probable oxidation states with a net charge ``-q``, trying ``q`` nearest
-    to the structure's (possibly fractional, refined) mobile-ion count first,
-    so Li-deficient refinements still get the framework's usual states.  The
+    The framework (every element but ``ion``) gets pymatgen's oxidation-state
+    guess for each net charge ``-q`` (``q`` = 1 .. 2 x mobile-ion count + 4),
+    and the most usual assignment wins (largest sum of amount x ICSD
+    occurrence; ties: ``q`` nearest the structure's, possibly fractional,
+    mobile-ion count), so Li-deficient refinements and approximants with
+    every split Li site filled still get the framework's usual states.  The
     most electronegative element is fixed at its most negative common state
     and halogens at -1 (except Cl/Br/I next to O, which may be oxo-anions) to
     keep pymatgen's combinatorial search short; frameworks of more than
@@ -352,18 +354,35 @@ def _structure_oxidation_states(path: str, ion: str = "Li", max_atoms: int = 100
     pos = [q for q in Element(ion).common_oxidation_states if q > 0]
     q_ion = pos[0] if pos else 1
     n_max = int(math.ceil(max(n_ion, 1.0) * 2 + 4))
-    targets = sorted(range(0, n_max + 1), key=lambda q: (abs(q - n_ion / q_ion * 1.0), q))
+    best, best_key = None, None
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for q in targets[:40]:
-            if q == 0 and n_ion > 0:
-                continue
+        for q in range(1, n_max + 1):
             guesses = comp.oxi_state_guesses(oxi_states_override=fixed, target_charge=-q * q_ion)
-            if guesses:
-                out = {str(e): float(v) for e, v in guesses[0].items()}
-                out[ion] = float(q_ion)
-                return out
-    return None
+            if not guesses:
+                continue
+            states = {str(e): float(v) for e, v in guesses[0].items()}
+            key = (_icsd_score(states, frame), -abs(q - n_ion / q_ion))
+            if best_key is None or key > best_key:
+                best, best_key = states, key
+    if best is None:
+        return None
+    best[ion] = float(q_ion)
+    return best
+
+
+def _icsd_score(states: dict[str, float], amounts: dict[str, int]) -> float:
+    """How usual an assignment is: sum of amount x ICSD occurrence of each (element, integer state)."""
+    from pymatgen.core import Composition, Species
+
+    if Composition.oxi_prob is None:  # loaded by pymatgen's first oxi_state_guesses call
+        Composition("LiCl").oxi_state_guesses()
+    prob = Composition.oxi_prob or {}
+    score = 0.0
+    for el, v in states.items():
+        if abs(v - round(v)) < 1e-6:
+            score += amounts.get(el, 0) * float(prob.get(Species(el, int(round(v))), 0.0))
+    return score
 
 
 def _per_structure_potential(pot: Any, path: str, settings: dict) -> Any:

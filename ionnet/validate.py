@@ -140,7 +140,8 @@ def roc_curve(scores: ArrayLike, labels: ArrayLike) -> tuple[NDArray, NDArray, N
     pos = lab > 0.5
     order = np.argsort(-s, kind="stable")
     s, pos = s[order], pos[order]
-    distinct = np.r_[np.flatnonzero(np.diff(s) != 0), s.size - 1] if s.size else np.array([], int)
+    # last index of each run of equal scores (compare, not subtract: -inf - -inf is NaN)
+    distinct = np.r_[np.flatnonzero(s[1:] != s[:-1]), s.size - 1] if s.size else np.array([], int)
     tp = np.cumsum(pos)[distinct]
     fp = np.cumsum(~pos)[distinct]
     n_pos, n_neg = max(int(pos.sum()), 1), max(int((~pos).sum()), 1)
@@ -352,7 +353,9 @@ def majority_approximant(cif: str | os.PathLike, ion: str = "Li", *, min_separat
     Every site keeps its majority non-``ion`` element when the non-``ion``
     occupancy is >= 0.5 (ties: the alphabetically first element); a site
     holding mostly ``ion`` (or only ``ion``) becomes a full ``ion`` site (it is
-    removed anyway by ``framework='empty'``); other sites are dropped.  Sites
+    removed anyway by ``framework='empty'``); other sites are dropped.  If no
+    ``ion`` site is left (the ion always shares its sites with a majority
+    element), the sites richest in ``ion`` become ``ion`` sites.  Sites
     are placed in order of decreasing occupancy and a framework atom closer
     than ``min_separation_ang`` to one already placed is dropped (split sites).
 
@@ -381,6 +384,19 @@ def majority_approximant(cif: str | os.PathLike, ion: str = "Li", *, min_separat
             picks.append((tot_other, el, site.frac_coords))
         elif occ.get(ion, 0.0) > 0:
             picks.append((occ[ion], ion, site.frac_coords))
+    if not any(el == ion for _, el, _ in picks):
+        # every ion shares its sites with a majority framework element (e.g. Li/La A sites of a perovskite):
+        # the site(s) with the most ion become ion sites, so the structure still has its mobile ion
+        ion_occ = []
+        for site in s:
+            ion_occ.append(sum(float(o) for sp, o in site.species.items()
+                               if (getattr(sp, "symbol", None) or str(getattr(sp, "element", sp))) == ion))
+        best = max(ion_occ) if ion_occ else 0.0
+        if best > 0:
+            for k, site in enumerate(s):
+                if abs(ion_occ[k] - best) < 1e-6:
+                    picks = [p for p in picks if not np.allclose(p[2], site.frac_coords)]
+                    picks.append((best, ion, site.frac_coords))
     picks.sort(key=lambda p: (p[1] == ion, -p[0]))  # framework first, most occupied first
     species, coords = [], []
     lat = s.lattice

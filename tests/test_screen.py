@@ -235,6 +235,21 @@ def test_oxidation_states_of_the_whole_structure(tmp_path, species, occupancy, e
     assert _structure_oxidation_states(str(path)) == expected
 
 
+def test_bvse_empty_framework_uses_charges_of_the_whole_structure(tmp_path):
+    pytest.importorskip("pymatgen")
+    bvse = pytest.importorskip("ionnet.potentials.bvse")
+    from ionnet.io import example_path
+    from ionnet.screen import _per_structure_potential
+
+    pot = bvse.BVSEPotential()
+    path = example_path("LiFePO4")
+    per = _per_structure_potential(pot, path, {"framework": "empty", "ion": "Li"})
+    assert per is not pot and per.oxidation_states == {"Fe": 2.0, "P": 5.0, "O": -2.0, "Li": 1.0}
+    assert _per_structure_potential(pot, path, {"framework": "vacancy", "ion": "Li"}) is pot
+    fixed = bvse.BVSEPotential(oxidation_states={"Li": 1, "Fe": 2, "P": 5, "O": -2})
+    assert _per_structure_potential(fixed, path, {"framework": "empty", "ion": "Li"}) is fixed
+
+
 def test_unavailable_model_stops_the_batch(folder, tmp_path):
     from ionnet.screen import read_results, screen
 

@@ -272,6 +272,25 @@ def test_validate_order_then_majority_fallback(obelix_dir, tmp_path, monkeypatch
     assert approx.is_ordered and approx.composition.reduced_formula == "LiCl"
 
 
+def test_roc_curve_ties_at_infinity():
+    fpr, tpr, _ = roc_curve([-np.inf, -np.inf, 1.0, 2.0], [1, 0, 0, 1])
+    assert fpr.tolist() == [0.0, 0.0, 0.5, 1.0] and tpr.tolist() == [0.0, 0.5, 0.5, 1.0]
+
+
+def test_majority_approximant_keeps_a_mobile_ion(tmp_path):
+    from pymatgen.core import Lattice, Structure
+
+    from ionnet.validate import majority_approximant
+
+    # perovskite-like: A sites Li/La, never Li-majority
+    s = Structure(Lattice.cubic(3.9), [{"La": 0.55, "Li": 0.35}, "Ti", "O", "O", "O"],
+                  [[0, 0, 0], [0.5, 0.5, 0.5], [0.5, 0.5, 0], [0.5, 0, 0.5], [0, 0.5, 0.5]])
+    path = tmp_path / "llto.cif"
+    s.to(filename=str(path))
+    a = majority_approximant(path)
+    assert a.composition.reduced_formula == "LiTiO3" and a.is_ordered
+
+
 def test_majority_approximant_drops_split_sites(tmp_path):
     from pymatgen.core import Lattice, Structure
 
