@@ -1,0 +1,235 @@
+"""Benchmark ``ionnet.scan`` on LiFePO4 with M3GNet.
+
+Compares the full scan (symmetry + exclusion + frontier check, batched) with
+
+* the naive loop: one ``Atoms`` per node through matgl's ASE calculator
+  (energy + forces + stress), timed on a random sample of nodes and
+  extrapolated to the whole grid;
+* a dense batched scan (``symmetry=False, min_distance=0, ceiling=None``):
+  run in full with ``--dense-full``, otherwise timed on a random sample of
+  nodes and extrapolated;
+
+and reports how far the MPE and FV(0.9 eV) of the fast scan are from the dense
+scan's, at ``--compare-spacing`` (the spacing itself with ``--dense-full``).
+
+Targets: >= 50x vs naive, >= 5x vs dense batched, |dMPE| <= 0.02 eV, |dFV(0.9)| <= 0.01.
+
+Run::
+
+    python benchmarks/bench_scan.py                       # 0.2 Å (long on a laptop CPU)
+    python benchmarks/bench_scan.py --spacing 0.4 --compare-spacing 0.5
+    python benchmarks/bench_scan.py --spacing 0.3 --dense-full --device cuda
+
+The model is ``$IONNET_M3GNET_PATH`` if set, else
+``/work/shared/models/M3GNet-MP-2021.2.8-PES`` if present, else ``m3gnet``.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+import warnings
+
+import numpy as np
+
+DEFAULT_MODEL_DIR = "/work/shared/models/M3GNet-MP-2021.2.8-PES"
+DENSE = dict(symmetry=False, min_distance=0, ceiling=None)
+
+
+def default_model() -> str:
+    env = os.environ.get("IONNET_M3GNET_PATH")
+    if env:
+        return env
+    return DEFAULT_MODEL_DIR if os.path.isdir(DEFAULT_MODEL_DIR) else "m3gnet"
+
+
+def load_potential(model: str, device: str):
+    try:
+        from ionnet.potentials import get_potential
+    except ImportError:  # potentials package without its registry yet
+        from ionnet.potentials.m3gnet import MatglPotential
+
+        return MatglPotential(None if model == "m3gnet" else model, device=device)
+    return get_potential(model, device=device)
+
+
+def as_list(g):
+    return g if isinstance(g, list) else [g]
+
+
+def naive_seconds_per_point(model: str, grids, ion: str, n: int, rng, device: str) -> float:
+    """matgl's ASE calculator, one structure per node, energy + forces + stress."""
+    import matgl
+    from matgl.ext.ase import PESCalculator
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    path = model if os.path.isdir(model) else "M3GNet-MP-2021.2.8-PES"
+    calc = PESCalculator(matgl.load_model(path).to(device) if device != "cpu" else matgl.load_model(path))
+    times = []
+    for k in range(n + 1):  # first point warms up
+        g = grids[k % len(grids)]
+        node = int(rng.integers(g.energies.size))
+        s = g.structure.copy()
+        s.append(ion, g.frac_coords(node))
+        atoms = AseAtomsAdaptor.get_atoms(s)
+        atoms.calc = calc
+        t = time.perf_counter()
+        atoms.get_potential_energy()
+        atoms.get_forces()
+        atoms.get_stress()
+        if k:
+            times.append(time.perf_counter() - t)
+    return float(np.mean(times))
+
+
+def dense_seconds_per_point(pot, grids, ion: str, n: int, rng, batch_size) -> float:
+    """The back end's batched energies on random nodes (no symmetry, no exclusion)."""
+    total_t, total_n = 0.0, 0
+    for g in grids:
+        nodes = rng.choice(g.energies.size, size=min(n, g.energies.size), replace=False)
+        frac = g.frac_coords(nodes)
+        pot.energies(g.structure, ion, frac[:2], batch_size=batch_size)  # warm caches
+        t = time.perf_counter()
+        pot.energies(g.structure, ion, frac, batch_size=batch_size)
+        total_t += time.perf_counter() - t
+        total_n += len(nodes)
+    return total_t / total_n
+
+
+#: Minima within this of the lowest count as sources in the comparison: symmetry-equivalent
+#: sites are exact ties in the fast scan but differ by float32 and structure noise in the dense one.
+SOURCE_TOL_EV = 0.01
+
+
+def descriptors(grids):
+    import ionnet
+
+    r = ionnet.analyze(grids, source_tol=SOURCE_TOL_EV)
+    return r.mpe, r.free_volume(0.9), r.percolation_energy
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--spacing", type=float, default=0.2, help="grid spacing in Å (default 0.2)")
+    ap.add_argument("--model", default=None, help="m3gnet model folder (default: see module docstring)")
+    ap.add_argument("--framework", choices=["vacancy", "empty"], default="vacancy")
+    ap.add_argument("--device", default="cpu")
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    ap.add_argument("--naive-sample", type=int, default=20, help="nodes timed with the ASE calculator")
+    ap.add_argument("--dense-sample", type=int, default=256, help="nodes timed for the dense estimate")
+    ap.add_argument("--dense-full", action="store_true", help="run the dense scan in full at --spacing")
+    ap.add_argument("--compare-spacing", type=float, default=None,
+                    help="spacing (Å) of the fast-vs-dense threshold comparison (default: --spacing with "
+                         "--dense-full, else max(--spacing, 0.4))")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore")
+
+    import ionnet
+    from ionnet.io import example_structure
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(args.seed)
+    model = args.model or default_model()
+    structure = example_structure("LiFePO4")
+    t = time.perf_counter()
+    pot = load_potential(model, args.device)
+    t_load = time.perf_counter() - t
+    kw = dict(framework=args.framework, batch_size=args.batch_size, progress=False)
+    warm = structure.copy()
+    warm.remove_species(["Li"])
+    pot.energies(warm, "Li", [[0.1, 0.2, 0.3]])  # warm-up (imports, first graph)
+
+    # ---- the full scan
+    t = time.perf_counter()
+    fast = as_list(ionnet.scan(structure, "Li", pot, spacing=args.spacing, **kw))
+    t_fast = time.perf_counter() - t
+    n_total = sum(g.energies.size for g in fast)
+    n_eval = sum(g.metadata["n_evaluated"] for g in fast)
+    n_excl_eval = sum(g.metadata["n_excluded_evaluated"] for g in fast)
+
+    # ---- dense batched
+    if args.dense_full:
+        t = time.perf_counter()
+        dense = as_list(ionnet.scan(structure, "Li", pot, spacing=args.spacing, **kw, **DENSE))
+        t_dense = time.perf_counter() - t
+        dense_note = "measured (full dense scan)"
+    else:
+        sp = dense_seconds_per_point(pot, fast, "Li", args.dense_sample, rng, args.batch_size)
+        t_dense = sp * n_total
+        dense = None
+        dense_note = f"extrapolated from {args.dense_sample} random nodes per map"
+
+    # ---- naive ASE loop
+    try:
+        sp_naive = naive_seconds_per_point(model, fast, "Li", args.naive_sample, rng, args.device)
+        t_naive = sp_naive * n_total
+        naive_note = f"extrapolated from {args.naive_sample} random nodes"
+    except Exception as e:  # e.g. not a matgl model
+        t_naive, naive_note = float("nan"), f"not run ({type(e).__name__}: {e})"
+
+    # ---- thresholds vs dense
+    cmp_sp = args.compare_spacing or (args.spacing if args.dense_full else max(args.spacing, 0.4))
+    if dense is not None and cmp_sp == args.spacing:
+        fast_c, dense_c, t_cmp = fast, dense, None
+    else:
+        t = time.perf_counter()
+        fast_c = fast if cmp_sp == args.spacing else as_list(ionnet.scan(structure, "Li", pot, spacing=cmp_sp, **kw))
+        dense_c = as_list(ionnet.scan(structure, "Li", pot, spacing=cmp_sp, **kw, **DENSE))
+        t_cmp = time.perf_counter() - t
+    if fast_c[0].shape != dense_c[0].shape:  # symmetry rounding: compare on the same nodes
+        dense_c = as_list(ionnet.scan(structure, "Li", pot, shape=fast_c[0].shape, **kw, **DENSE))
+    mpe_f, fv_f, pe_f = descriptors(fast_c)
+    mpe_d, fv_d, pe_d = descriptors(dense_c)
+
+    res = {
+        "device": args.device, "model": getattr(pot, "name", model), "framework": args.framework,
+        "spacing_ang": args.spacing, "shape": list(fast[0].shape), "n_maps": len(fast),
+        "nodes_total": n_total, "evaluated": n_eval, "excluded_but_evaluated": n_excl_eval,
+        "t_load_s": t_load, "t_fast_s": t_fast, "t_dense_s": t_dense, "t_naive_s": t_naive,
+        "speedup_vs_naive": t_naive / t_fast, "speedup_vs_dense": t_dense / t_fast,
+        "compare_spacing_ang": cmp_sp, "compare_shape": list(fast_c[0].shape),
+        "mpe_fast_ev": mpe_f, "mpe_dense_ev": mpe_d, "fv09_fast": fv_f, "fv09_dense": fv_d,
+        "pe_fast_ev": pe_f, "pe_dense_ev": pe_d, "dense_note": dense_note, "naive_note": naive_note,
+    }
+    w = 34
+    print(f"ionnet.scan benchmark: LiFePO4 (bundled), {res['model']}, framework={args.framework}, "
+          f"device={args.device}, torch threads={args.threads or 'default'}")
+    print("-" * 78)
+    print(f"{'grid':<{w}}{'x'.join(map(str, fast[0].shape))} x {len(fast)} map(s) = {n_total:,} nodes "
+          f"(spacing {args.spacing} Å)")
+    print(f"{'nodes evaluated (fast)':<{w}}{n_eval:,} ({n_total / max(n_eval, 1):.1f}x fewer; "
+          f"{n_excl_eval:,} by the frontier check)")
+    print(f"{'full scan (symmetry+exclusion)':<{w}}{t_fast:10.1f} s")
+    print(f"{'dense batched':<{w}}{t_dense:10.1f} s   {t_dense / t_fast:6.1f}x   [{dense_note}]")
+    print(f"{'naive ASE loop (E+F+S)':<{w}}{t_naive:10.1f} s   {t_naive / t_fast:6.1f}x   [{naive_note}]")
+    print("-" * 78)
+    where = "same grid" if cmp_sp == args.spacing else f"at {cmp_sp} Å, where the dense scan is affordable"
+    print(f"thresholds, fast vs dense ({where}; shape {'x'.join(map(str, fast_c[0].shape))}; "
+          f"source_tol {SOURCE_TOL_EV} eV)")
+    print(f"{'MPE (eV)':<{w}}{mpe_f:10.4f} vs {mpe_d:10.4f}   |d| = {abs(mpe_f - mpe_d):.2e}  (target <= 0.02)")
+    print(f"{'FV(0.9 eV)':<{w}}{fv_f:10.4f} vs {fv_d:10.4f}   |d| = {abs(fv_f - fv_d):.2e}  (target <= 0.01)")
+    for d in (2, 3):
+        print(f"{f'{d}D percolation energy (eV)':<{w}}{pe_f[d]:10.4f} vs {pe_d[d]:10.4f}")
+    if t_cmp is not None:
+        print(f"(comparison scans took {t_cmp:.1f} s)")
+    print("-" * 78)
+    ok = (t_naive / t_fast >= 50 or np.isnan(t_naive)) and t_dense / t_fast >= 5 \
+        and abs(mpe_f - mpe_d) <= 0.02 and abs(fv_f - fv_d) <= 0.01
+    print("targets met" if ok else "targets NOT all met")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(res, fh, indent=1, default=float)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
