@@ -34,7 +34,8 @@ def _strip_setup(block: str) -> str:
         # 'pip install A && pip install B && cmd' -> 'cmd'
         parts = [p.strip() for p in line.split("&&")]
         parts = [p for p in parts if not p.startswith("pip install") and not p.startswith("git clone")
-                 and not p.startswith("cd ionnet")]
+                 and not p.startswith("cd ionnet")
+                 and not p.startswith("python -m pytest")]  # the test command itself: that is this run
         lines.append(" && ".join(parts))
     return "\n".join(lines)
 
