@@ -44,7 +44,7 @@ __all__ = [
 
 # attribute -> (module, name); imported on first access so `import ionnet` stays light
 _LAZY = {
-    "scan": ("ionnet.scan", "scan"),
+    "scan": ("ionnet.scanning", "scan"),
     "potentials": ("ionnet.potentials", None),
     "render": ("ionnet.render", None),
     "export": ("ionnet.export", None),

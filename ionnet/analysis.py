@@ -1,7 +1,6 @@
 """``ionnet.analyze``: level map, percolation thresholds, free volume, site graph."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import dataclass, field

@@ -17,7 +17,7 @@ import ionnet  # noqa: E402
 from ionnet.errors import GridError, IonnetError, ModelError, ResourceError, StructureError  # noqa: E402
 from ionnet.io import example_structure  # noqa: E402
 
-scan_mod = importlib.import_module("ionnet.scan")
+scan_mod = importlib.import_module("ionnet.scanning")
 scan = scan_mod.scan
 ScanError = scan_mod.ScanError
 
@@ -392,7 +392,7 @@ def test_ionnet_scan_is_callable_every_time(lfp):
     np.testing.assert_array_equal(g1.energies, g2.energies)
 
 
-@pytest.mark.parametrize("name", ["ionnet.scan", "ionnet.io.structures", "ionnet.io"])
+@pytest.mark.parametrize("name", ["ionnet.scanning", "ionnet.io.structures", "ionnet.io"])
 def test_doctests(name):
     mod = importlib.import_module(name)
     failures, _ = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)

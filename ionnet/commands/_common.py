@@ -47,7 +47,7 @@ def scan_from_args(path: str, args: argparse.Namespace):
     """Run ``ionnet.scan`` on a structure file with the parsed options."""
     import sys
 
-    from ..scan import scan
+    from ..scanning import scan
 
     if not os.path.exists(path):
         raise IonnetError(f"input not found: {path}")

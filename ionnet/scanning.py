@@ -24,9 +24,7 @@ import json
 import logging
 import math
 import os
-import sys
 import time
-import types
 import warnings
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -1253,13 +1251,3 @@ def _read(structure: Any):
     from .io import read_structure
 
     return read_structure(structure)
-
-
-# `ionnet.scan` is both this module and the function: importing the module binds the
-# attribute `ionnet.scan` to the module, so the module itself is made callable.
-class _CallableModule(types.ModuleType):
-    def __call__(self, *args: Any, **kwargs: Any):
-        return scan(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
