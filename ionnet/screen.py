@@ -430,7 +430,7 @@ def scan_task(path: str, settings: dict) -> Any:
     -------
     EnergyGrid or list of EnergyGrid
     """
-    from .scan import scan
+    from .scanning import scan
 
     pot = _potential(settings["model"], settings.get("device", "cpu"))
     if pot is not None:
