@@ -10,7 +10,7 @@ Run::
 
     python benchmarks/bench_screen.py                      # bvse and m3gnet, 20 structures, 0.2 Å
     python benchmarks/bench_screen.py --models bvse --spacing 0.3 --n 10
-    python benchmarks/bench_screen.py --models m3gnet --spacing 0.5 --n 4 --json out.json
+    python benchmarks/bench_screen.py --model-n m3gnet=4 --model-spacing m3gnet=0.6 --json out.json
 
 Prints one table row per (model, mode) with the speed-up of the pool over serial.
 """
@@ -35,15 +35,17 @@ def ordered_ids(data: str, n: int) -> list[str]:
     return ids[:n]
 
 
-def run_one(model: str, paths: list[str], spacing: float, workers: int, task: str | None) -> dict:
+def run_one(model: str, paths: list[str], spacing: float, workers: int, task: str | None, framework: str,
+            timeout: float | None) -> dict:
     from ionnet.screen import screen
 
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()
         s = screen(paths, os.path.join(d, "bench.sqlite"), model=model, spacing=spacing, workers=workers,
-                   task=task, progress=False)
+                   task=task, framework=framework, timeout_s=timeout, progress=False)
         wall = time.perf_counter() - t0
-    return {"model": model, "spacing": spacing, "workers": workers, "n": len(paths), "ok": s.n_ok,
+    return {"model": model, "framework": framework, "spacing": spacing, "workers": workers, "n": len(paths),
+            "ok": s.n_ok,
             "failed": s.n_failed, "wall_s": wall, "per_hour": len(paths) / wall * 3600,
             "failures": s.failures}
 
@@ -59,6 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model-n", action="append", default=[], metavar="MODEL=N",
                    help="per-model number of structures, e.g. m3gnet=4 (repeatable)")
     p.add_argument("--workers", type=int, default=2, help="pool size (default 2)")
+    p.add_argument("--framework", choices=["auto", "vacancy", "empty"], default="auto",
+                   help="auto: empty for bvse (the BVSE convention), vacancy for ML models (default)")
+    p.add_argument("--timeout", type=float, default=None, help="per-structure limit, s (timeouts count as failed)")
     p.add_argument("--task", default=None, help="advanced: replace the scan (module:function)")
     p.add_argument("--json", default=None, metavar="FILE", help="also write the results as JSON")
     args = p.parse_args(argv)
@@ -74,12 +79,13 @@ def main(argv: list[str] | None = None) -> int:
         sp = per_sp.get(model, args.spacing)
         mids = ids[: per_n.get(model, len(ids))]
         paths = [os.path.join(args.data, "cifs", f"{i}.cif") for i in mids]
+        fw = args.framework if args.framework != "auto" else ("empty" if model == "bvse" else "vacancy")
         for workers in (1, args.workers):
-            r = run_one(model, paths, sp, workers, args.task)
+            r = run_one(model, paths, sp, workers, args.task, fw, args.timeout)
             results.append(r)
             print(f"# {model} workers={workers}: {r['wall_s']:.1f} s ({r['ok']} ok, {r['failed']} failed)",
                   file=sys.stderr)
-    print(f"{'model':<8} {'spacing':>7} {'n':>3} {'workers':>7} {'ok':>3} {'fail':>4} {'wall s':>8} "
+    print(f"{'model':<8} {'framework':>9} {'spacing':>7} {'n':>3} {'workers':>7} {'ok':>3} {'fail':>4} {'wall s':>8} "
           f"{'struct/h':>9} {'speed-up':>8}")
     serial = {}
     for r in results:
@@ -88,7 +94,8 @@ def main(argv: list[str] | None = None) -> int:
             serial[key] = r["wall_s"]
         su = serial.get(key, float("nan")) / r["wall_s"]
         r["speedup"] = su
-        print(f"{r['model']:<8} {r['spacing']:>7.2f} {r['n']:>3} {r['workers']:>7} {r['ok']:>3} {r['failed']:>4} "
+        print(f"{r['model']:<8} {r['framework']:>9} {r['spacing']:>7.2f} {r['n']:>3} {r['workers']:>7} {r['ok']:>3} "
+              f"{r['failed']:>4} "
               f"{r['wall_s']:>8.1f} {r['per_hour']:>9.0f} {su:>8.2f}")
     if args.json:
         with open(args.json, "w") as f:

@@ -571,6 +571,7 @@ def validate(
     subset: int | None = None,
     subset_models: Sequence[str] | None = None,
     subset_spacing: float | None = None,
+    subset_from: str = "scorable",
     seed: int = 0,
     ion: str = "Li",
     disordered: str = "order",
@@ -609,6 +610,8 @@ def validate(
         Default: every model except ``'bvse'``.
     subset_spacing : float, Å, optional
         Grid spacing of the subset runs (default ``spacing``).
+    subset_from : {'scorable', 'ordered'}
+        Draw the subset from every scorable id, or from the ordered CIFs only.
     disordered : {'order', 'skip', 'majority', 'order+majority'}
         Framework-disordered CIFs: ``ionnet.scan(order=True)`` (an Ewald-ranked
         ordering in a supercell of <= 200 sites); left out; the crude
@@ -657,7 +660,10 @@ def validate(
     group_of = {i: g for g, ids in plan.groups.items() for i in ids}
     subset_ids = scorable
     if subset:
-        perm = np.random.default_rng(seed).permutation(np.array(scorable, dtype=object))
+        if subset_from not in ("scorable", "ordered"):
+            raise ValueError(f"`subset_from` must be 'scorable' or 'ordered' (got {subset_from!r})")
+        pool = [i for i in scorable if subset_from == "scorable" or group_of[i] == "ordered"]
+        perm = np.random.default_rng(seed).permutation(np.array(pool, dtype=object))
         subset_ids = sorted(str(x) for x in perm[: int(subset)])
 
     # ---- screen every (model, group)
@@ -763,6 +769,15 @@ def validate(
             for model in models:
                 ok = [r for r in table.get(model, []) if r["status"] == "ok" and r["id"] in common]
                 populations.append((f"{model}@common", model, ok))
+    seen: dict[tuple, str] = {}
+    kept = []
+    for tag, model, recs in populations:  # a population identical to an earlier one of the same model adds nothing
+        key = (model, tuple(sorted(r["id"] for r in recs)))
+        if key in seen:
+            continue
+        seen[key] = tag
+        kept.append((tag, model, recs))
+    populations = kept
     files = []
     for tag, model, recs in populations:
         metrics[tag] = {"model": model, "n": len(recs), "n_superionic": int(sum(r["superionic"] for r in recs)),
@@ -809,7 +824,7 @@ def validate(
     with open(os.path.join(out, "metrics.json"), "w") as f:
         json.dump(result, f, indent=1, default=_json_default)
     with open(os.path.join(out, "report.md"), "w") as f:
-        f.write(_report(result, models, spacing, subset, subset_models, subset_spacing, seed, disordered))
+        f.write(_report(result, models, spacing, subset, subset_models, subset_spacing, seed, disordered, subset_from))
     return result
 
 
@@ -836,7 +851,8 @@ def _count_reasons(unscored: dict) -> dict:
     return out
 
 
-def _report(res: dict, models, spacing, subset, subset_models, subset_spacing, seed, disordered) -> str:
+def _report(res: dict, models, spacing, subset, subset_models, subset_spacing, seed, disordered,
+            subset_from="scorable") -> str:
     cov = res["coverage"]
     L = ["# ionnet validation against OBELiX", ""]
     if res.get("command"):
@@ -844,7 +860,8 @@ def _report(res: dict, models, spacing, subset, subset_models, subset_spacing, s
     L += [
         f"Models: {', '.join(models)}; spacing {spacing} Å"
         + (f"; {', '.join(subset_models)} on a random subset of {subset} structures "
-           f"(numpy default_rng({seed}).permutation of the sorted scorable ids) at {subset_spacing or spacing} Å"
+           f"(the first {subset} of numpy default_rng({seed}).permutation of the sorted "
+           f"{'ordered-CIF' if subset_from == 'ordered' else 'scorable'} ids) at {subset_spacing or spacing} Å"
            if subset and subset_models else "")
         + f". Wall time {res['elapsed_s'] / 60:.1f} min.",
         "",

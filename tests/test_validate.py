@@ -251,7 +251,11 @@ def test_validate_subset_is_seeded_and_documented(obelix_dir, tmp_path):
     assert r1["coverage"]["unscored"] == {"no CIF in OBELiX": 1, "framework disorder (--disordered skip)": 1}
     assert r1["coverage"]["per_model"]["toysub"]["attempted"] == 3
     assert r1["coverage"]["per_model"]["toyfull"]["attempted"] == 8
-    assert {"toyfull", "toysub", "toyfull@subset", "toyfull@common", "toysub@common"} <= set(r1["metrics"])
+    assert {"toyfull", "toysub", "toyfull@subset"} <= set(r1["metrics"])
+    assert "toysub@common" not in r1["metrics"]  # toysub scored its whole subset: same set as "toysub", not repeated
+    assert r1["metrics"]["toyfull@subset"]["n"] == r1["metrics"]["toysub"]["n"] == 3
+    r3 = validate(obelix_dir, tmp_path / "c.sqlite", tmp_path / "rc", seed=0, subset_from="ordered", **kw)
+    assert set(r3["coverage"]["subset_ids"]) <= {"o0", "o1", "o2", "o3", "o4", "o5", "br1"}
 
 
 def test_validate_order_then_majority_fallback(obelix_dir, tmp_path, monkeypatch):

@@ -27,6 +27,8 @@ def register(sub) -> None:
     p.add_argument("--subset-models", default=None,
                    help="comma-separated models limited to the subset (default: all but bvse)")
     p.add_argument("--subset-spacing", type=float, default=None, help="grid spacing of the subset runs, Å")
+    p.add_argument("--subset-from", choices=["scorable", "ordered"], default="scorable",
+                   help="draw the subset from every scorable CIF or from the ordered CIFs only")
     p.add_argument("--seed", type=int, default=0, help="subset and bootstrap seed (default 0)")
     p.add_argument("--ion", default="Li", help="mobile ion (default Li)")
     p.add_argument("--disordered", choices=["order", "skip", "majority", "order+majority"], default="order",
@@ -56,6 +58,8 @@ def _command(args: argparse.Namespace) -> str:
         v = getattr(args, opt)
         if v is not None:
             parts += ["--" + opt.replace("_", "-"), str(v)]
+    if args.subset:
+        parts += ["--subset-from", args.subset_from]
     parts += ["--seed", str(args.seed), "--ion", args.ion, "--disordered", args.disordered,
               "--framework", args.framework,
               "--workers", str(args.workers), "--connectivity", str(args.connectivity)]
@@ -76,6 +80,7 @@ def run(args: argparse.Namespace) -> int:
         subset=args.subset,
         subset_models=split(args.subset_models) if args.subset_models else None,
         subset_spacing=args.subset_spacing,
+        subset_from=args.subset_from,
         seed=args.seed,
         ion=args.ion,
         disordered=args.disordered,
