@@ -21,11 +21,12 @@ Run::
     python benchmarks/bench_scan.py --spacing 0.3 --dense-full --device cuda
 
 The model is ``$IONNET_M3GNET_PATH`` if set, else
-``/work/shared/models/M3GNet-MP-2021.2.8-PES`` if present, else ``m3gnet``.
+``../shared/models/M3GNet-MP-2021.2.8-PES`` if present, else ``m3gnet``.
 """
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import json
 import os
 import sys
@@ -34,7 +35,7 @@ import warnings
 
 import numpy as np
 
-DEFAULT_MODEL_DIR = "/work/shared/models/M3GNet-MP-2021.2.8-PES"
+DEFAULT_MODEL_DIR = str(Path(__file__).resolve().parents[2] / "shared" / "models" / "M3GNet-MP-2021.2.8-PES")
 DENSE = dict(symmetry=False, min_distance=0, ceiling=None)
 
 

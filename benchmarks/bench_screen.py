@@ -17,6 +17,7 @@ Prints one table row per (model, mode) with the speed-up of the pool over serial
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 import csv
 import json
 import os
@@ -25,7 +26,7 @@ import sys
 import tempfile
 import time
 
-DEFAULT_DATA = "/work/shared/data/obelix"
+DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data" / "obelix")
 
 
 def ordered_ids(data: str, n: int) -> list[str]:

@@ -36,7 +36,9 @@ from ionnet.potentials import (  # noqa: E402
     get_potential,
 )
 
-DATA = Path("/work/shared/data/structures")
+from conftest import SHARED_DATA
+
+DATA = SHARED_DATA / "structures"
 M3GNET_PATH = os.environ.get("IONNET_M3GNET_PATH", "")
 HAVE_M3GNET = bool(M3GNET_PATH) and Path(M3GNET_PATH, "model.pt").is_file()
 needs_m3gnet = pytest.mark.skipif(
