@@ -32,6 +32,8 @@ def add_scan_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--no-symmetry", action="store_true", help="evaluate every node (no space-group reduction)")
     g.add_argument("--min-distance", type=float, default=None,
                    help="skip nodes closer than this (Å) to a framework atom (default: from ionic radii)")
+    g.add_argument("--refine", action="store_true",
+                   help="coarse grid first, full resolution only near low energies (exact below the ceiling)")
     g.add_argument("--device", default="cpu", help="cpu or cuda")
     g.add_argument("--batch-size", type=int, default=None)
     g.add_argument("--checkpoint", default=None, help="file to resume an interrupted scan from")
@@ -43,17 +45,9 @@ def is_grid_file(path: str) -> bool:
     return path.endswith(".npz")
 
 
-def scan_from_args(path: str, args: argparse.Namespace):
-    """Run ``ionnet.scan`` on a structure file with the parsed options."""
-    import sys
-
-    from ..scanning import scan
-
-    if not os.path.exists(path):
-        raise IonnetError(f"input not found: {path}")
-    progress = args.progress if args.progress is not None else sys.stderr.isatty()
-    return scan(
-        path,
+def scan_kwargs(args: argparse.Namespace) -> dict:
+    """The ``ionnet.scan`` settings shared by every verb that scans (scan, analyze, screen)."""
+    return dict(
         ion=args.ion,
         model=args.model,
         spacing=args.spacing,
@@ -63,11 +57,22 @@ def scan_from_args(path: str, args: argparse.Namespace):
         relax=args.relax,
         symmetry=not args.no_symmetry,
         min_distance=args.min_distance,
+        refine=args.refine,
         device=args.device,
         batch_size=args.batch_size,
-        progress=progress,
-        checkpoint=args.checkpoint,
     )
+
+
+def scan_from_args(path: str, args: argparse.Namespace):
+    """Run ``ionnet.scan`` on a structure file with the parsed options."""
+    import sys
+
+    from ..scanning import scan
+
+    if not os.path.exists(path):
+        raise IonnetError(f"input not found: {path}")
+    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    return scan(path, **scan_kwargs(args), progress=progress, checkpoint=args.checkpoint)
 
 
 def load_grids(path: str):

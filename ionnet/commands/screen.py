@@ -5,12 +5,7 @@ import argparse
 import json
 import sys
 
-
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.replace(" ", ",").split(",") if x]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated energies in eV, got {text!r}") from None
+from ._common import float_list, scan_kwargs
 
 
 def register(sub) -> None:
@@ -42,7 +37,7 @@ def register(sub) -> None:
     p.add_argument("--connectivity", type=int, choices=[6, 18, 26], default=6, help="grid connectivity (default 6)")
     p.add_argument("--device", default="cpu", help="cpu or cuda")
     p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--thresholds", type=_floats, default=[0.5, 0.9, 1.5],
+    p.add_argument("--thresholds", type=float_list, default=[0.5, 0.9, 1.5],
                    help="free-volume thresholds stored per row, eV (default: 0.5,0.9,1.5)")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1: in this process)")
     p.add_argument("--threads-per-worker", type=int, default=1, help="torch threads per pool worker (default 1)")
@@ -68,19 +63,8 @@ def run(args: argparse.Namespace) -> int:
     summary = screen(
         args.inputs,
         args.db,
-        model=args.model,
-        ion=args.ion,
-        spacing=args.spacing,
-        shape=tuple(args.shape) if args.shape else None,
-        framework=args.framework,
-        order=args.order,
-        relax=args.relax,
-        symmetry=not args.no_symmetry,
-        min_distance=args.min_distance,
-        refine=args.refine,
+        **scan_kwargs(args),
         connectivity=args.connectivity,
-        device=args.device,
-        batch_size=args.batch_size,
         thresholds=args.thresholds,
         workers=args.workers,
         threads_per_worker=args.threads_per_worker,
