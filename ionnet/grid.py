@@ -50,6 +50,26 @@ def _check_energies(energies: Any) -> NDArray[np.float64]:
     return e
 
 
+def _structure_to_json(structure: Any) -> str:
+    """JSON text of a framework (pymatgen ``as_dict``), or "" for none."""
+    if structure is None:
+        return ""
+    return json.dumps(structure.as_dict() if hasattr(structure, "as_dict") else structure)
+
+
+def _structure_from_json(text: str) -> Any:
+    """A pymatgen Structure from :func:`_structure_to_json` text (the dict when pymatgen is absent)."""
+    if not text:
+        return None
+    structure = json.loads(text)
+    try:
+        from pymatgen.core import Structure
+
+        return Structure.from_dict(structure)
+    except ImportError:  # keep the dict; pymatgen is optional
+        return structure
+
+
 @dataclass(frozen=True, eq=False)
 class EnergyGrid:
     """Energies (eV) of a probe ion at the nodes of a periodic grid spanning one cell.
@@ -127,10 +147,6 @@ class EnergyGrid:
     # ----------------------------------------------------------------------- I/O
     def save(self, path: str | os.PathLike) -> None:
         """Write the grid to a ``.npz`` file (lossless; metadata as JSON)."""
-        structure_json = ""
-        if self.structure is not None:
-            st = self.structure
-            structure_json = json.dumps(st.as_dict() if hasattr(st, "as_dict") else st)
         meta = json.dumps(self.metadata, default=_json_default)
         tmp = os.fspath(path) + ".tmp.npz"
         np.savez_compressed(
@@ -138,7 +154,7 @@ class EnergyGrid:
             energies=self.energies,
             lattice=self.lattice,
             metadata=np.array(meta),
-            structure=np.array(structure_json),
+            structure=np.array(_structure_to_json(self.structure)),
             format_version=np.array(FORMAT_VERSION),
         )
         os.replace(tmp, path)  # atomic: never a half-written grid
@@ -166,16 +182,7 @@ class EnergyGrid:
             raise GridError(
                 f"{os.fspath(path)} was written by a newer ionnet (format {version} > {FORMAT_VERSION}); upgrade ionnet"
             )
-        structure = None
-        if sjson:
-            structure = json.loads(sjson)
-            try:
-                from pymatgen.core import Structure
-
-                structure = Structure.from_dict(structure)
-            except ImportError:  # keep the dict; pymatgen is optional
-                pass
-        return cls(energies, lattice, structure=structure, metadata=meta)
+        return cls(energies, lattice, structure=_structure_from_json(sjson), metadata=meta)
 
     def __repr__(self) -> str:
         finite = self.energies[np.isfinite(self.energies)]
@@ -215,17 +222,13 @@ def save_grids(grids: "EnergyGrid | list[EnergyGrid]", path: str | os.PathLike) 
     if len(shapes) != 1:
         raise GridError(f"maps saved together must share one grid shape (got {sorted(shapes)})")
     first = grids[0]
-    structure_json = ""
-    if first.structure is not None:
-        st = first.structure
-        structure_json = json.dumps(st.as_dict() if hasattr(st, "as_dict") else st)
     tmp = os.fspath(path) + ".tmp.npz"
     np.savez_compressed(
         tmp,
         energies=np.stack([g.energies for g in grids]),
         lattice=first.lattice,
         metadata=np.array(json.dumps([g.metadata for g in grids], default=_json_default)),
-        structure=np.array(structure_json),
+        structure=np.array(_structure_to_json(first.structure)),
         format_version=np.array(FORMAT_VERSION),
     )
     os.replace(tmp, path)
@@ -250,13 +253,5 @@ def load_grids(path: str | os.PathLike) -> "EnergyGrid | list[EnergyGrid]":
         lattice = z["lattice"]
         metas = json.loads(str(z["metadata"]))
         sjson = str(z["structure"]) if "structure" in z else ""
-    structure = None
-    if sjson:
-        structure = json.loads(sjson)
-        try:
-            from pymatgen.core import Structure
-
-            structure = Structure.from_dict(structure)
-        except ImportError:
-            pass
+    structure = _structure_from_json(sjson)
     return [EnergyGrid(e, lattice, structure=structure, metadata=m) for e, m in zip(energies, metas)]
