@@ -60,6 +60,12 @@ def _canonical_basis(vectors: NDArray[np.int64]) -> list[list[int]]:
     return ints
 
 
+def _fraction_at_or_below(sorted_levels: NDArray[np.float64], t: ArrayLike) -> Any:
+    """Fraction of ``sorted_levels`` that are ``<= t`` (scalar t -> float, array t -> array)."""
+    fv = np.searchsorted(sorted_levels, np.asarray(t, dtype=np.float64), side="right") / sorted_levels.size
+    return float(fv) if fv.ndim == 0 else fv
+
+
 @dataclass(frozen=True, eq=False)
 class SiteGraph:
     """The ion hopping network: sites (basin minima) joined by saddles.
@@ -219,9 +225,7 @@ class PercolationResult:
         """Fraction of the cell volume with ``level_map <= t`` (t in eV, scalar or array)."""
         if self._sorted_levels is None:
             self._sorted_levels = np.sort(self.level_map, axis=None)
-        t_arr = np.asarray(t, dtype=np.float64)
-        fv = np.searchsorted(self._sorted_levels, t_arr, side="right") / self._sorted_levels.size
-        return float(fv) if fv.ndim == 0 else fv
+        return _fraction_at_or_below(self._sorted_levels, t)
 
     def fv_curve(self, ts: ArrayLike | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
         """``(ts, FV(ts))``; default ``ts``: 0 to 3 eV in 0.01 eV steps."""
@@ -433,6 +437,7 @@ class PercolationSet:
 
     results: list
     multiplicities: NDArray[np.int64]
+    _sorted_levels: NDArray[np.float64] = field(repr=False, default=None)
 
     def __len__(self) -> int:
         return len(self.results)
@@ -485,11 +490,10 @@ class PercolationSet:
 
     def free_volume(self, t: ArrayLike) -> Any:
         """Fraction of nodes below ``t`` (eV) in the level map of any of the maps."""
-        t_arr = np.asarray(t, dtype=np.float64)
-        lev = np.min(np.stack([r.level_map for r in self.results]), axis=0)
-        srt = np.sort(lev, axis=None)
-        fv = np.searchsorted(srt, t_arr, side="right") / srt.size
-        return float(fv) if fv.ndim == 0 else fv
+        if self._sorted_levels is None:  # union over the maps: the lowest level of each node
+            lev = np.min(np.stack([r.level_map for r in self.results]), axis=0)
+            self._sorted_levels = np.sort(lev, axis=None)
+        return _fraction_at_or_below(self._sorted_levels, t)
 
     def fv_curve(self, ts: ArrayLike | None = None):
         ts = np.arange(0.0, 3.0 + 1e-9, 0.01) if ts is None else np.asarray(ts, dtype=np.float64)
