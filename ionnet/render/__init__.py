@@ -21,6 +21,7 @@ from .components import Components, periodic_components
 from .plots import fv_plot, level_histogram, slice_plot
 from .scene import (
     RenderError,
+    channel_threshold,
     component_surfaces,
     components,
     default_thresholds,
@@ -32,6 +33,7 @@ from .scene import (
 
 __all__ = [
     "pathways",
+    "channel_threshold",
     "components",
     "component_surfaces",
     "level_surface",
