@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 
 from ._common import load_grids
 from .export import pick_map
 
 EPILOG = """examples:
-  ionnet render lifepo4.npz -o pathways.png                 # surfaces just above the 1D/2D/3D thresholds
-  ionnet render lifepo4.npz --threshold 0.3 0.8 --supercell 2 2 1 -o pathways.png
-  ionnet render lifepo4.npz --components 0.4 -o components.png   # every region below 0.4 eV
+  ionnet render lifepo4.npz -o pathways.png                 # the channel just above the MPE, 2x2x2 cells
+  ionnet render lifepo4.npz --view iso --repeat 1 2 1 -o pathways.png
+  ionnet render lifepo4.npz --threshold 3.8 -o pathways.png  # plus a translucent surface at 3.8 eV
+  ionnet render lifepo4.npz --components 0.8 -o components.png   # every region below 0.8 eV
   ionnet render lifepo4.npz --html pathways.html            # interactive page, works offline
 
 rendering is off screen (EGL on machines without a display).
@@ -19,21 +21,29 @@ rendering is off screen (EGL on machines without a display).
 def register(sub) -> None:
     p = sub.add_parser(
         "render",
-        help="3D picture of the pathways below given energies (PNG and/or HTML)",
-        description="Render the region reachable from the minimum below each threshold, "
-                    "with framework atoms and the site graph, off screen.",
+        help="3D picture of the percolating pathways (PNG and/or HTML)",
+        description="Render the volume reachable just above the minimal percolation energy (MPE), "
+                    "each connected component coloured by its dimensionality, with the framework atoms, "
+                    "the site graph and the cell, off screen.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("grid", metavar="GRID", help="grid .npz written by 'ionnet scan' / EnergyGrid.save")
     p.add_argument("-o", "--output", metavar="PNG", help="PNG file to write")
     p.add_argument("--html", metavar="FILE", help="also (or only) write an interactive HTML page")
+    p.add_argument("--margin", type=float, default=0.05, metavar="EV",
+                   help="the channel surface encloses E - E_min <= MPE + EV (default: 0.05)")
     p.add_argument("--threshold", type=float, nargs="+", default=None, metavar="T",
-                   help="eV above the minimum, one surface each (default: just above the 1D/2D/3D thresholds)")
-    p.add_argument("--supercell", type=int, nargs=3, default=[2, 2, 2], metavar=("NA", "NB", "NC"),
-                   help="repetitions along a, b, c (default: 2 2 2)")
+                   help="also draw the region reachable below T eV (translucent), e.g. the 2D/3D thresholds")
+    p.add_argument("--repeat", type=int, nargs="+", default=None, metavar="N",
+                   help="cells shown along a, b, c: one number or three (default: 2 2 2)")
+    p.add_argument("--supercell", type=int, nargs=3, default=None, metavar=("NA", "NB", "NC"),
+                   help=argparse.SUPPRESS)  # old name of --repeat
+    p.add_argument("--view", choices=["a", "b", "c", "iso"], default=None,
+                   help="look along a lattice vector or isometric (default: across the fastest direction)")
     p.add_argument("--components", type=float, default=None, metavar="T",
-                   help="instead: every connected region below T eV, percolating ones highlighted")
+                   help="instead: every connected region below T eV, each its own colour")
+    p.add_argument("--title", default=None, help="title text (default: formula, model, MPE and its direction)")
     p.add_argument("--no-atoms", action="store_true", help="hide the framework atoms")
     p.add_argument("--no-sites", action="store_true", help="hide the site graph")
     p.add_argument("--size", type=int, nargs=2, default=[1024, 768], metavar=("W", "H"), help="pixels")
@@ -41,6 +51,23 @@ def register(sub) -> None:
     p.add_argument("--map", type=int, default=None, metavar="N",
                    help="map index in a multi-map (vacancy-mode) file (default: the lowest-energy map)")
     p.set_defaults(func=run)
+
+
+def _repeat(args, default):
+    from ..render.scene import RenderError
+
+    if args.repeat is None:
+        return tuple(args.supercell) if args.supercell else default
+    if len(args.repeat) == 1:
+        return (args.repeat[0],) * 3
+    if len(args.repeat) == 3:
+        return tuple(args.repeat)
+    raise RenderError(f"--repeat takes one number or three (got {' '.join(map(str, args.repeat))})")
+
+
+def _size(path: str) -> str:
+    n = os.path.getsize(path)
+    return f"{n / 1e6:.1f} MB" if n >= 1e6 else f"{n / 1e3:.0f} kB"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,18 +80,23 @@ def run(args: argparse.Namespace) -> int:
     if args.output and not args.output.lower().endswith(".png"):
         raise RenderError(f"-o must name a .png file (got {args.output!r}); use --html for a web page")
     result = analyze(pick_map(load_grids(args.grid), args.map), connectivity=args.connectivity)
-    if args.components is not None:
-        plotter = components(result, args.components, show_atoms=not args.no_atoms, window_size=args.size)
-    else:
-        plotter = pathways(
-            result, args.threshold, supercell=args.supercell, show_atoms=not args.no_atoms,
-            show_sites=not args.no_sites, window_size=args.size,
-        )
-    try:
-        if args.output:
-            print(f"wrote {save(plotter, args.output)}")
-        if args.html:
-            print(f"wrote {export_html(plotter, args.html)}")
-    finally:
-        plotter.close()
+    common = dict(view=args.view, window_size=args.size, title=args.title)
+    outputs = [(args.output, "png"), (args.html, "html")]
+    for path, kind in outputs:
+        if not path:
+            continue
+        light = kind == "html"  # lighter spheres for the web page; meshes are decimated in export_html
+        if args.components is not None:
+            plotter = components(result, args.components, supercell=_repeat(args, (1, 1, 1)),
+                                 show_atoms=not args.no_atoms, resolution=10 if light else 20, **common)
+        else:
+            plotter = pathways(
+                result, args.threshold, supercell=_repeat(args, (2, 2, 2)), show_atoms=not args.no_atoms,
+                show_sites=not args.no_sites, margin=args.margin, resolution=10 if light else 20, **common,
+            )
+        try:
+            written = save(plotter, path) if kind == "png" else export_html(plotter, path)
+        finally:
+            plotter.close()
+        print(f"wrote {written} ({_size(written)})")
     return 0

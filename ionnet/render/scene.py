@@ -380,9 +380,12 @@ def _add_site_graph(pv, plotter, sites, box=(1, 1, 1), *, max_energy: float | No
     return True
 
 
-def _add_triad(plotter, lattice) -> None:
+def _add_triad(plotter, lattice, origin_cart=(0.0, 0.0, 0.0)) -> None:
     """a/b/c arrows (red, green, blue) along the lattice vectors in the lower-left corner."""
     import vtk
+
+    plotter._ionnet_lattice = np.asarray(lattice, dtype=np.float64)  # for the HTML export's in-scene arrows
+    plotter._ionnet_origin = np.asarray(origin_cart, dtype=np.float64)
 
     plotter.add_axes(
         xlabel="a", ylabel="b", zlabel="c", x_color="#d62728", y_color="#2ca02c", z_color="#1f5fd1",
@@ -820,7 +823,7 @@ def pathways(
         if _add_site_graph(pv, plotter, result.sites(), sc, max_energy=top, origin_frac=of):
             legend.append([f"{result.grid.metadata.get('ion') or 'ion'} sites", "#222222", "circle"])
     _add_legend(pv, plotter, legend)
-    _add_triad(plotter, lat)
+    _add_triad(plotter, lat, of @ lat)
     auto_view, across = _auto_view(result, comps)
     v = view or auto_view
     _finish(plotter, _auto_title(result, t_main) if title is None else title, view=v, lattice=lat,
@@ -949,20 +952,21 @@ def components(
                 legend.append([f"{c}: {dim}D, along {_direction_name(comps.windings[c - 1])}", colour, "rectangle"])
         else:
             n_pocket += 1
-            if n_pocket <= 3 and comps.n_components <= MAX_LEGEND_COMPONENTS:
-                legend.append([f"{c}: pocket, {comps.min_energy[c - 1]:.2f} eV", colour, "rectangle"])
+            if c in meshes and n_pocket <= 3 and comps.n_components <= MAX_LEGEND_COMPONENTS:
+                legend.append([f"{c}: pocket, min {comps.min_energy[c - 1]:.2f} eV", colour, "rectangle"])
     if n_perc > MAX_LEGEND_COMPONENTS:
         legend.append([f"... {n_perc - MAX_LEGEND_COMPONENTS} more percolating", "#777777", "rectangle"])
     shown_pockets = sum(1 for e in legend if "pocket" in e[0])
     if n_pocket > shown_pockets:
-        legend.append([f"{n_pocket - shown_pockets} {'more ' if shown_pockets else ''}pockets", _POCKET_COLORS[0],
+        k = n_pocket - shown_pockets
+        legend.append([f"{k} {'more ' if shown_pockets else ''}pocket{'s' if k != 1 else ''}", _POCKET_COLORS[0],
                        "rectangle"])
     _add_cell(pv, plotter, lat, sc, of)
     if show_atoms:
         for sym, rgb in _add_atoms(pv, plotter, result.grid.structure, lat, sc, resolution=resolution, origin_frac=of):
             legend.append([sym, rgb, "circle"])
     _add_legend(pv, plotter, legend)
-    _add_triad(plotter, lat)
+    _add_triad(plotter, lat, of @ lat)
     n = comps.n_components
     if title is None:
         head = ", ".join(b for b in (_formula(result), _model_name(result.grid.metadata)) if b)
@@ -1025,11 +1029,48 @@ def _scene_zip(plotter) -> bytes:
     return buf.getvalue()
 
 
-def export_html(plotter: Any, path: str | os.PathLike) -> str:
+def _decimate_actors(plotter, *, max_triangles: int, reduction: float) -> int:
+    """Decimate, in place, the uncoloured triangle meshes above ``max_triangles``; returns how many."""
+    n = 0
+    for actor in list(plotter.actors.values()):
+        mapper = getattr(actor, "mapper", None)
+        mesh = getattr(mapper, "dataset", None) if mapper is not None else None
+        if mesh is None or not hasattr(mesh, "decimate_pro") or mesh.n_cells <= max_triangles:
+            continue
+        if getattr(mapper, "scalar_visibility", False) and mesh.active_scalars_name:
+            continue  # coloured by data (saddle tubes): keep the values exact
+        if not mesh.is_all_triangles:
+            mesh = mesh.triangulate()
+        mapper.dataset = mesh.decimate_pro(reduction, preserve_topology=True)
+        n += 1
+    return n
+
+
+def _triad_in_scene(plotter) -> None:
+    """Replace the corner a/b/c widget (vtk.js cannot show it) by red/green/blue arrows at the cell origin."""
+    lattice = getattr(plotter, "_ionnet_lattice", None)
+    if lattice is None or getattr(plotter.renderer, "axes_widget", None) is None:
+        return
+    pv = _pyvista()
+    plotter.renderer.hide_axes()
+    origin = np.asarray(getattr(plotter, "_ionnet_origin", np.zeros(3)), dtype=np.float64)
+    length = 0.3 * float(np.linalg.norm(lattice, axis=1).min())
+    for k, colour in enumerate(("#d62728", "#2ca02c", "#1f5fd1")):
+        d = lattice[k] / np.linalg.norm(lattice[k])
+        arrow = pv.Arrow(start=origin, direction=d, scale=length, tip_length=0.3, tip_radius=0.12, shaft_radius=0.04)
+        plotter.add_mesh(arrow, color=colour, name=f"axis-{'abc'[k]}", reset_camera=False)
+
+
+def export_html(plotter: Any, path: str | os.PathLike, *, max_triangles: int = 20_000,
+                reduction: float = 0.6) -> str:
     """Write ``plotter`` as a self-contained interactive HTML page (vtk.js, works offline).
 
     Needs ``trame-vtk`` (``pip install trame-vtk``).  The page embeds the
-    vtk.js viewer and the scene; it loads nothing from the network.
+    vtk.js viewer and the scene; it loads nothing from the network.  Meshes
+    with more than ``max_triangles`` triangles (and no data colouring) are
+    decimated by ``reduction`` (a fraction of their triangles, topology kept)
+    first, so a page stays a few MB; ``max_triangles=None`` keeps every
+    triangle.  The plotter is modified in place.
 
     Notes
     -----
@@ -1044,6 +1085,9 @@ def export_html(plotter: Any, path: str | os.PathLike) -> str:
     parent = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(parent):
         raise RenderError(f"output folder does not exist: {parent}")
+    if max_triangles is not None:
+        _decimate_actors(plotter, max_triangles=int(max_triangles), reduction=float(reduction))
+    _triad_in_scene(plotter)
     try:
         from trame_vtk.tools.vtksz2html import write_html
 
