@@ -1,31 +1,41 @@
-"""``ionnet plot``: 2D figures of a grid: free volume curve, level histogram, slice."""
+"""``ionnet plot``: 2D figures of a grid: free volume curve, level histogram, slice, Arrhenius plot."""
 from __future__ import annotations
 
 import argparse
 
-from ._common import load_grids
+from ._common import float_list, load_grids
 from .export import pick_map
 
 EPILOG = """examples:
   ionnet plot lifepo4.npz -o fv.png                          # FV(t) with the 1D/2D/3D thresholds
+  ionnet plot lifepo4.npz --log -o fv_log.png                # the same on a log axis
   ionnet plot lifepo4.npz --kind hist -o levels.png
-  ionnet plot lifepo4.npz --kind slice --axis 2 --field level -o slice.pdf
+  ionnet plot lifepo4.npz --kind slice --field level -o slice.pdf   # plane along the channel
+  ionnet plot lifepo4.npz --kind arrhenius -o arrhenius.png  # needs ionnet.transport
 """
+
+DEFAULT_TEMPERATURES = [300.0, 400.0, 500.0, 600.0, 700.0, 800.0, 900.0, 1000.0]
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "plot",
-        help="free volume curve, level histogram or a slice through the minimum (PNG/PDF/SVG)",
+        help="free volume curve, level histogram, slice or Arrhenius plot (PNG/PDF/SVG)",
         description="Draw a 2D figure of an energy grid with matplotlib (no window).",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("grid", metavar="GRID", help="grid .npz written by 'ionnet scan' / EnergyGrid.save")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="image file (.png, .pdf, .svg)")
-    p.add_argument("--kind", choices=["fv", "hist", "slice"], default="fv", help="figure (default: fv)")
-    p.add_argument("--axis", type=int, choices=[0, 1, 2], default=2, help="slice: lattice axis normal to it")
+    p.add_argument("--kind", choices=["fv", "hist", "slice", "arrhenius"], default="fv",
+                   help="figure (default: fv)")
+    p.add_argument("--log", action="store_true", help="fv/hist: logarithmic y axis")
+    p.add_argument("--axis", type=int, choices=[0, 1, 2], default=None,
+                   help="slice: lattice axis normal to it (default: a plane along the fastest direction)")
+    p.add_argument("--index", type=int, default=None, help="slice: grid index along --axis (default: the minimum's)")
     p.add_argument("--field", choices=["energy", "level"], default="energy", help="slice: what to colour")
+    p.add_argument("--temperatures", type=float_list, default=None, metavar="T1,T2,...",
+                   help="arrhenius: temperatures in K (default: 300,400,...,1000)")
     p.add_argument("--dpi", type=int, default=150)
     p.add_argument("--connectivity", type=int, choices=[6, 18, 26], default=6)
     p.add_argument("--map", type=int, default=None, metavar="N",
@@ -33,11 +43,28 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _transport(result, temperatures):
+    """``ionnet.transport.transport(result, temperatures)``, imported when asked for."""
+    import importlib
+
+    from ..errors import BackendUnavailableError
+
+    try:
+        mod = importlib.import_module("ionnet.transport")
+    except ModuleNotFoundError as e:
+        if e.name != "ionnet.transport":
+            raise
+        raise BackendUnavailableError(
+            "--kind arrhenius needs ionnet.transport, which this ionnet version does not have; update ionnet"
+        ) from None
+    return mod.transport(result, temperatures)
+
+
 def run(args: argparse.Namespace) -> int:
     import os
 
     from ..analysis import analyze
-    from ..render import fv_plot, level_histogram, slice_plot
+    from ..render import arrhenius_plot, fv_plot, level_histogram, slice_plot
     from ..render.scene import RenderError
 
     ext = os.path.splitext(args.output)[1].lower()
@@ -45,11 +72,13 @@ def run(args: argparse.Namespace) -> int:
         raise RenderError(f"-o must end in .png, .pdf, .svg or .jpg (got {args.output!r})")
     result = analyze(pick_map(load_grids(args.grid), args.map), connectivity=args.connectivity)
     if args.kind == "fv":
-        fig = fv_plot(result)
+        fig = fv_plot(result, log=args.log)
     elif args.kind == "hist":
-        fig = level_histogram(result)
+        fig = level_histogram(result, log=args.log)
+    elif args.kind == "slice":
+        fig = slice_plot(result, axis=args.axis, field=args.field, index=args.index)
     else:
-        fig = slice_plot(result, axis=args.axis, field=args.field)
+        fig = arrhenius_plot(_transport(result, args.temperatures or DEFAULT_TEMPERATURES))
     fig.savefig(args.output, dpi=args.dpi)
     print(f"wrote {args.output}")
     return 0

@@ -10,7 +10,7 @@ imports what it needs.  Nothing here opens a window or calls ``show()``.
 
 2D (return a ``matplotlib.figure.Figure``; write it with ``fig.savefig``):
 
-* :func:`fv_plot`, :func:`level_histogram`, :func:`slice_plot`
+* :func:`fv_plot`, :func:`level_histogram`, :func:`slice_plot`, :func:`arrhenius_plot`
 
 Off-screen rendering on a machine without a display uses EGL (Mesa's
 ``libegl1``/``libegl-mesa0``); see ``docs/cli.md``.
@@ -18,7 +18,7 @@ Off-screen rendering on a machine without a display uses EGL (Mesa's
 from __future__ import annotations
 
 from .components import Components, periodic_components
-from .plots import fv_plot, level_histogram, slice_plot
+from .plots import arrhenius_plot, fv_plot, level_histogram, slice_plot
 from .scene import (
     RenderError,
     channel_threshold,
@@ -43,6 +43,7 @@ __all__ = [
     "fv_plot",
     "level_histogram",
     "slice_plot",
+    "arrhenius_plot",
     "periodic_components",
     "Components",
     "RenderError",
