@@ -176,16 +176,106 @@ def test_pathways_png_nonblank_and_differs_between_thresholds(pv, result, tmp_pa
     assert np.abs(a - b).mean() > 1.0
 
 
-def test_pathways_default_thresholds_and_actors(pv, result):
+def legend_entries(plotter):
+    legend = plotter.actors["legend"]
+    return [legend.GetEntryString(i) for i in range(legend.GetNumberOfEntries())]
+
+
+def test_pathways_default_is_the_channel_just_above_the_mpe(pv, result):
     from ionnet import render
 
-    ts = render.default_thresholds(result)
-    assert ts[0] == pytest.approx(result.mpe + 0.02)
+    assert render.channel_threshold(result) == pytest.approx(result.mpe + 0.05)
     p = render.pathways(result, window_size=SMALL)
     names = set(p.actors)
-    assert {"cell", "supercell", "atoms-O", "atoms-Ti", "sites", "saddles"} <= names
-    assert sum(n.startswith("threshold-") for n in names) == len(ts)
+    assert {"channel-1", "cell", "supercell", "atoms-O", "atoms-Ti", "sites", "saddles", "legend", "title"} <= names
+    assert not any(n.startswith("threshold-") for n in names)  # higher thresholds only on request
+    entries = legend_entries(p)
+    assert entries[0] == "1D channel along b"
+    assert {"O", "Ti", "Li sites"} <= set(entries)
+    title = p.actors["title"].GetText(2)  # upper-left corner
+    assert "MPE 0.10 eV along b" in title and "2D 0.50 eV" in title and "3D 0.70 eV" in title
+    # the channel surface encloses exactly the nodes below MPE + margin: its points sit at that energy
+    mesh = p.actors["channel-1"].mapper.dataset
+    frac = np.linalg.solve(LATTICE.T, mesh.points.T).T
+    assert np.all(frac >= -1e-6) and np.all(frac <= np.array([2, 2, 2]) + 1e-6)  # inside the 2x2x2 box
+    assert frac[:, 1].min() == pytest.approx(0.0, abs=1e-6) and frac[:, 1].max() == pytest.approx(2.0, abs=1e-6)
     p.close()
+    p = render.pathways(result, [0.3, 0.6], supercell=(1, 1, 1), window_size=SMALL)
+    assert sum(n.startswith("threshold-") for n in p.actors) == 2
+    assert p.actors["threshold-1"].prop.opacity < 1
+    assert "reachable below 0.60 eV (2D)" in legend_entries(p)
+    p.close()
+
+
+def view_direction(plotter):
+    cam = plotter.camera
+    d = np.asarray(cam.focal_point) - np.asarray(cam.position)
+    return d / np.linalg.norm(d)
+
+
+def angle_deg(u, v):
+    u, v = np.asarray(u, float), np.asarray(v, float)
+    return np.degrees(np.arccos(abs(np.dot(u, v)) / np.linalg.norm(u) / np.linalg.norm(v)))
+
+
+def test_default_camera_looks_across_the_channel(pv, result):
+    from ionnet import render
+
+    p = render.pathways(result, supercell=(1, 2, 1), window_size=SMALL)
+    d = view_direction(p)
+    # the channel runs along b: the camera looks along c (the shorter axis across it), tilted < 25 degrees
+    assert angle_deg(d, LATTICE[2]) < 25
+    assert angle_deg(d, LATTICE[1]) > 65
+    # and b runs left to right on the screen
+    up = np.asarray(p.camera.up)
+    right = np.cross(d, up)
+    assert np.dot(right, LATTICE[1]) / np.linalg.norm(LATTICE[1]) > 0.9
+    p.close()
+    for view, axis in (("a", 0), ("b", 1), ("c", 2)):
+        p = render.pathways(result, supercell=(1, 1, 1), view=view, show_sites=False, window_size=SMALL)
+        assert angle_deg(view_direction(p), LATTICE[axis]) < 1e-3
+        p.close()
+    with pytest.raises(render.RenderError, match="`view` must be one of a, b, c, iso"):
+        render.pathways(result, view="x")
+
+
+@pytest.mark.parametrize(
+    "vectors, name",
+    [([[0, 1, 0]], "b"), ([[0, -2, 0], [0, 1, 0]], "b"), ([[1, 1, 0]], "[110]"), ([[1, 0, 0], [0, 1, 0]], "ab plane"),
+     ([[0, 1, 1], [1, 0, 0]], "(0 1 -1) plane"), ([[1, 0, 0], [0, 1, 0], [0, 0, 1]], "a, b, c")],
+)
+def test_direction_names(vectors, name):
+    from ionnet.render.scene import _direction_name
+
+    assert _direction_name(vectors) == name
+
+
+@pytest.mark.parametrize(
+    "lo, hi, expected",
+    [(0.0499, 4.02, (0.0, 5.0, 6, "%.0f")), (0.03, 0.55, (0.0, 0.6, 4, "%.1f")), (0.3, 0.31, (0.3, 0.31, 3, "%.3f"))],
+)
+def test_colour_bar_ticks_are_round(lo, hi, expected):
+    from ionnet.render.scene import _nice_scale
+
+    vmin, vmax, n, fmt = _nice_scale(lo, hi)
+    assert (vmin, vmax, n, fmt) == pytest.approx(expected)
+    assert vmin <= lo and vmax >= hi
+    ticks = np.linspace(vmin, vmax, n)
+    assert np.allclose(ticks, np.round(ticks, int(fmt[2:-1])))  # every label is exact at its precision
+
+
+def test_window_starts_off_the_channel():
+    from ionnet.render import periodic_components
+    from ionnet.render.scene import _window_origin
+
+    # the deep tube of the two-well field at a = 1/4; rolled onto the a = 0 face it would be cut in half
+    e = np.roll(two_wells(), -N // 4, axis=0)
+    r = analyze(e, lattice=LATTICE)
+    c = periodic_components(r, r.mpe + 0.05)
+    origin = _window_origin(c, [1])
+    plane_count = (c.labels == 1).sum(axis=(1, 2))
+    assert plane_count[0] > 0 and plane_count[origin[0]] == plane_count.min() == 0
+    assert origin[1] == origin[2] == 0  # along the tube every plane is cut alike: keep the origin
 
 
 def test_level_surface_closes_across_cell_faces(pv, result):
@@ -217,6 +307,19 @@ def test_isosurface_pieces_equal_component_count(pv, result, t, n_expected):
     assert sorted(n for n in p.actors if n.startswith("component-")) == [
         f"component-{i}" for i in range(1, n_expected + 1)
     ]
+    p.close()
+
+
+def test_components_distinct_colours_clipped_and_labelled(pv, result):
+    from ionnet import render
+
+    p = render.components(result, 0.35, window_size=SMALL)
+    colours = {tuple(np.round(p.actors[f"component-{c}"].prop.color.float_rgb, 3)) for c in (1, 2)}
+    assert len(colours) == 2  # two percolating tubes, two colours
+    assert legend_entries(p)[:2] == ["1: 1D, along b", "2: 1D, along b"]
+    for c in (1, 2):
+        frac = np.linalg.solve(LATTICE.T, p.actors[f"component-{c}"].mapper.dataset.points.T).T
+        assert np.all(frac >= -1e-6) and np.all(frac <= 1 + 1e-6)  # clipped to the shown cell
     p.close()
 
 
@@ -274,6 +377,7 @@ def test_export_html_renders_in_headless_chromium(pv, result, tmp_path):
     p.close()
     text = open(html, encoding="utf-8").read()
     assert "OfflineLocalView" in text
+    assert os.path.getsize(html) < 3e6
     assert "<script src=\"http" not in text  # self-contained: nothing fetched from the network
     chromium = _chromium()
     if chromium is None:
@@ -288,6 +392,22 @@ def test_export_html_renders_in_headless_chromium(pv, result, tmp_path):
         subprocess.run(cmd, capture_output=True, timeout=120)
     assert shot.exists(), "chromium wrote no screenshot"
     assert_not_blank(image(shot))
+
+
+def test_export_html_decimates_large_meshes(pv, tmp_path):
+    pytest.importorskip("trame_vtk", reason="HTML export needs trame-vtk: pip install trame-vtk")
+    from ionnet import render
+    from ionnet.render.scene import _new_plotter
+
+    p = _new_plotter(pv, SMALL)
+    p.add_mesh(pv.Sphere(theta_resolution=200, phi_resolution=200), name="big")
+    p.add_mesh(pv.Sphere(radius=0.3, center=(2, 0, 0)), name="small")
+    big, small = (p.actors[n].mapper.dataset.n_cells for n in ("big", "small"))
+    assert big > 20_000 > small
+    render.export_html(p, tmp_path / "s.html")
+    assert p.actors["big"].mapper.dataset.n_cells < 0.5 * big
+    assert p.actors["small"].mapper.dataset.n_cells == small
+    p.close()
 
 
 # ------------------------------------------------------------------- matplotlib
@@ -306,8 +426,16 @@ def test_fv_plot(result, tmp_path):
     assert sorted(float(ln.get_xdata()[0]) for ln in marks) == pytest.approx(
         sorted(result.percolation_energy[d] for d in finite)
     )
+    # axes fitted to the data, labelled with what the fraction is of, legend outside the axes
+    assert ax.get_ylabel() == "fraction of cell volume"
+    assert ax.get_ylim()[1] == pytest.approx(1.08 * y.max())
+    assert x[-1] > max(result.percolation_energy[d] for d in finite)
+    assert ax.get_legend() is None and len(fig.legends) == 1
+    assert any("MPE (1D) 0.10 eV, along b" == t.get_text() for t in fig.legends[0].get_texts())
     fig.savefig(tmp_path / "fv.png")
     assert_not_blank(image(tmp_path / "fv.png"))
+    log = fv_plot(result, log=True).axes[0]
+    assert log.get_yscale() == "log" and log.get_ylim()[0] > 0
 
 
 def test_level_histogram(result, tmp_path):
@@ -321,14 +449,69 @@ def test_level_histogram(result, tmp_path):
     assert_not_blank(image(tmp_path / "h.png"))
 
 
-@pytest.mark.parametrize("axis, field", [(0, "energy"), (1, "level"), (2, "energy")])
+@pytest.mark.parametrize("axis, field", [(0, "energy"), (1, "level"), (2, "energy"), (None, "energy")])
 def test_slice_plot(result, tmp_path, axis, field):
     from ionnet.render import slice_plot
 
     fig = slice_plot(result, axis=axis, field=field)
-    assert f"{field} at {'abc'[axis]} = " in fig.axes[0].get_title()
+    assert f"{field} at {'abc'[2 if axis is None else axis]} = " in fig.axes[0].get_title()
     fig.savefig(tmp_path / "s.png")
     assert_not_blank(image(tmp_path / "s.png"))
+
+
+def pixel(fig, ax, xy):
+    """RGB (0-255) of the rendered figure at data coordinates ``xy``."""
+    fig.canvas.draw()
+    img = np.asarray(fig.canvas.buffer_rgba())[..., :3].astype(float)
+    x, y = ax.transData.transform(xy)
+    return img[img.shape[0] - int(round(y)), int(round(x))]
+
+
+def test_slice_forbidden_nodes_grey_atoms_and_labelled_contours():
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from pymatgen.core import Lattice, Structure
+
+    from ionnet.render import slice_plot
+
+    e = two_wells()
+    e[12:15, 4:7, :] = np.inf  # a forbidden block away from the deep well
+    st = Structure(Lattice(np.diag([6.0, 4.0, 4.5])), ["O", "Ti"], [[0.0, 0.0, 0.0], [0.5, 0.5, 0.0]])
+    r = analyze(EnergyGrid(e, np.diag([6.0, 4.0, 4.5]), structure=st, metadata={"ion": "Li"}))
+    fig = slice_plot(r, axis=2, index=0)
+    FigureCanvasAgg(fig)
+    ax = fig.axes[0]
+    # centre of the forbidden block (a = 13/16, b = 5/16) in the window centred on the minimum (a = 1/4, b = 1/2)
+    rgb = pixel(fig, ax, ((13 / 16 - 1) * 6.0, 5 / 16 * 4.0))
+    np.testing.assert_allclose(rgb, [189, 189, 189], atol=3)
+    # the atoms on the c = 0 plane, in their element colours
+    labels = [c.get_label() for c in ax.collections if c.get_label() in ("O", "Ti")]
+    assert sorted(labels) == ["O", "Ti"]
+    # contours at the thresholds carry their names (in the plane of the minimum, c = 1/2)
+    texts = [t.get_text() for t in slice_plot(r, axis=2).axes[0].texts]
+    assert any(t.startswith("MPE 0.10") for t in texts)
+    # default: a plane that contains the channel (b), across the shortest perpendicular axis (c)
+    assert "at c = " in slice_plot(r).axes[0].get_title()
+
+
+def test_arrhenius_plot_fits_the_activation_energy():
+    from ionnet.render import arrhenius_plot
+
+    fig = arrhenius_plot(StandInTransport.arrhenius(ea=0.45))
+    ax_d, ax_s = fig.axes[:2]
+    assert ax_d.get_yscale() == ax_s.get_yscale() == "log"
+    assert ax_d.get_xlabel() == "1000 / T (1/K)"
+    assert "sigma" in ax_s.get_ylabel() and "S/cm" in ax_s.get_ylabel()
+    fit = [ln for ln in ax_d.lines if ln.get_label().startswith("Ea = ")]
+    assert len(fit) == 1 and fit[0].get_label() == "Ea = 0.45 eV (300-900 K)"
+    x, y = fit[0].get_data()
+    slope = np.polyfit(x, np.log(y), 1)[0]  # d ln D / d(1000/T) = -Ea / (1000 k)
+    assert -slope * 1000 * 8.617333262e-5 == pytest.approx(0.45, rel=1e-6)
+    mean = [ln for ln in ax_d.lines if ln.get_label() == "D mean"][0]
+    tr = StandInTransport.arrhenius(ea=0.45)
+    np.testing.assert_allclose(np.sort(mean.get_ydata()), np.sort(tr.D_mean))
+    # the fitted line passes through the data it was fitted to
+    on_line = np.exp(np.interp(1000 / tr.temperatures[::-1], x, np.log(y)))  # exact: log D is linear in 1/T
+    np.testing.assert_allclose(on_line, tr.D_mean[::-1], rtol=1e-6)
 
 
 def test_slice_plot_errors(result):
@@ -339,6 +522,24 @@ def test_slice_plot_errors(result):
         slice_plot(result, axis=3)
     with pytest.raises(GridError, match="`index` must be 0..15"):
         slice_plot(result, index=16)
+
+
+class StandInTransport:
+    """What ``ionnet.transport`` returns, with the attributes the Arrhenius plot reads (a plain fixture)."""
+
+    def __init__(self, temperatures, D, D_mean, sigma, ea, ea_range):
+        self.temperatures, self.D, self.D_mean, self.sigma = temperatures, D, D_mean, sigma
+        self.ea, self.ea_range = ea, ea_range
+
+    @classmethod
+    def arrhenius(cls, ea=0.45, d0=1e-3):
+        """A 1D conductor (D along b only) obeying D = d0 exp(-ea / kT) exactly."""
+        T = np.array([300.0, 400.0, 500.0, 600.0, 700.0, 900.0])
+        d_mean = d0 * np.exp(-ea / (8.617333262e-5 * T))
+        D = np.zeros((len(T), 3, 3))
+        D[:, 1, 1] = 3 * d_mean
+        sigma = 1e22 * 1.602176634e-19 ** 2 * d_mean / (1.380649e-23 * T) * 1e2
+        return cls(T, D, d_mean, sigma, ea, (300.0, 900.0))
 
 
 # ------------------------------------------------------------------- command line
@@ -368,6 +569,28 @@ def test_cli_plot(grid_file, tmp_path):
     out = cli("plot", str(grid_file), "--kind", "hist", "-o", str(tmp_path / "h.png"))
     assert out.returncode == 0, out.stderr
     assert_not_blank(image(tmp_path / "h.png"))
+
+
+def test_cli_render_view_repeat_and_html_size(pv, grid_file, tmp_path):
+    pytest.importorskip("trame_vtk", reason="HTML export needs trame-vtk: pip install trame-vtk")
+    out = cli("render", str(grid_file), "--view", "iso", "--repeat", "1", "--size", "320", "240",
+              "-o", str(tmp_path / "r.png"), "--html", str(tmp_path / "r.html"))
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.strip().splitlines()
+    assert lines[0].startswith(f"wrote {tmp_path / 'r.png'} (") and lines[0].endswith("kB)")
+    assert lines[1].startswith(f"wrote {tmp_path / 'r.html'} (") and lines[1].endswith("B)")
+    assert_not_blank(image(tmp_path / "r.png"))
+
+
+def test_cli_plot_arrhenius_without_transport_is_one_line(grid_file, tmp_path):
+    import importlib.util
+
+    if importlib.util.find_spec("ionnet.transport") is not None:
+        pytest.skip("ionnet.transport is present: the Arrhenius plot runs (see its own tests)")
+    out = cli("plot", str(grid_file), "--kind", "arrhenius", "-o", str(tmp_path / "a.png"))
+    assert out.returncode == 1
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and "--kind arrhenius needs ionnet.transport" in lines[0]
 
 
 @pytest.mark.parametrize(
