@@ -7,12 +7,13 @@ Gaussian repulsion for the mobile ion) on a grid, or loads the first bundled
 ``ionnet/data/*.npz`` grid when there is one, analyses it, and renders off
 screen:
 
-* ``pathways.png`` - the region reachable from the minimum just above the
-  1D, 2D and 3D percolation energies, over a 2x2x2 supercell, with the
-  framework atoms and the site graph (saddle tubes coloured by barrier);
-* ``components.png`` - every connected region below the 2D threshold, the
-  percolating one highlighted;
-* ``fv.png`` - the free-volume curve with the thresholds marked.
+* ``pathways.png`` - the volume reachable just above the minimal percolation
+  energy (MPE + 0.05 eV) over a 2x2x2 supercell, each component coloured by
+  its dimensionality, with the framework atoms and the site graph (saddle
+  tubes coloured by barrier);
+* ``components.png`` - every connected region below MPE + 0.25 eV in one
+  cell, percolating ones labelled with their direction;
+* ``fv.png`` - the free-volume curve (log axis) with the thresholds marked.
 
 The grid itself is saved as ``pathways_grid.npz`` for the command line
 (``ionnet render OUTDIR/pathways_grid.npz -o ...``).
@@ -66,17 +67,17 @@ grid.save(os.path.join(out, "pathways_grid.npz"))
 result = ionnet.analyze(grid)
 print(result.summary())
 
-thresholds = render.default_thresholds(result)  # just above the 1D/2D/3D percolation energies
-plotter = render.pathways(result, thresholds, supercell=(2, 2, 2), title="Li pathways below " +
-                          ", ".join(f"{t:.2f}" for t in thresholds) + " eV")
+# the answer: the volume reachable just above the MPE, per component, over 2x2x2 cells
+plotter = render.pathways(result, supercell=(2, 2, 2))
 print("wrote", render.save(plotter, os.path.join(out, "pathways.png")))
 plotter.close()
 
-t2 = result.percolation_energy[2] if np.isfinite(result.percolation_energy[2]) else thresholds[0]
-plotter = render.components(result, t2)
+# every region a little above the MPE, each its own colour; percolating ones named with their direction
+t = render.channel_threshold(result, margin=0.25)
+plotter = render.components(result, t)
 print("wrote", render.save(plotter, os.path.join(out, "components.png")))
 plotter.close()
 
-fig = render.fv_plot(result)
+fig = render.fv_plot(result, log=True)
 fig.savefig(os.path.join(out, "fv.png"), dpi=120)
 print("wrote", os.path.join(out, "fv.png"))

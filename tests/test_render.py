@@ -616,3 +616,38 @@ def test_cli_help_has_example(verb):
     out = cli(verb, "--help")
     assert out.returncode == 0
     assert "examples:" in out.stdout and f"ionnet {verb} " in out.stdout
+
+
+# ------------------------------------------------------------------- gallery
+def test_gallery_script_on_a_coarse_grid(pv, tmp_path):
+    """docs/images/make_gallery.py runs end to end; every picture is non-blank, small and unlike the others."""
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "docs" / "images" / "make_gallery.py"
+    out = subprocess.run([sys.executable, str(script), "--spacing", "0.5", "--size", "320", "240",
+                          "--out", str(tmp_path)], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-3000:]
+    pngs = sorted(tmp_path.glob("*.png"))
+    names = {p.name for p in pngs}
+    assert {"lifepo4_pathways.png", "lifepo4_components.png", "lifepo4_fv.png", "lifepo4_slice.png"} <= names
+    # the 1D answer is printed: the LiFePO4 MPE is along b
+    assert "lifepo4: MPE" in out.stdout and "along [[0, 1, 0]]" in out.stdout.split("lifepo4: MPE")[1].splitlines()[0]
+    images = {p.name: image(p) for p in pngs}
+    for name, img in images.items():
+        assert_not_blank(img)
+        assert os.path.getsize(tmp_path / name) < 300_000, name
+    renders = [images[n] for n in sorted(names) if n.endswith("_pathways.png")]
+    for i in range(len(renders)):
+        for j in range(i + 1, len(renders)):
+            assert np.abs(renders[i] - renders[j]).mean() > 2.0
+
+
+def test_committed_gallery_images_are_small():
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "docs" / "images"
+    pngs = sorted(p for p in folder.glob("*.png") if not p.name.startswith("transport_"))
+    assert {"lifepo4_pathways.png", "li7p3s11_pathways.png", "li3n_pathways.png"} <= {p.name for p in pngs}
+    for p in pngs:
+        assert p.stat().st_size < 300_000, p.name
+        assert_not_blank(image(p))

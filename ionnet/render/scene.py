@@ -440,7 +440,7 @@ def _legend_symbol(pv, rgb, face: str):
     return poly
 
 
-def _add_legend(pv, plotter, entries: list, *, width: float = 0.27) -> None:
+def _add_legend(pv, plotter, entries: list, *, width: float | None = None) -> None:
     """One legend box, upper right: ``entries`` are ``(label, colour, face)``, face 'rectangle' or 'circle'.
 
     Symbols carry their own colours (circles are shaded like spheres) and the
@@ -467,7 +467,10 @@ def _add_legend(pv, plotter, entries: list, *, width: float = 0.27) -> None:
     prop.ShadowOff()
     prop.BoldOff()
     prop.ItalicOff()
-    height = min(0.042 * len(entries) + 0.015, 0.62)
+    if width is None:  # text scales to fit the box: size the box to the longest label
+        longest = max(len(str(label)) for label, _, _ in entries)
+        width = float(np.clip(0.0105 * longest + 0.05, 0.12, 0.3))
+    height = min(0.04 * len(entries) + 0.015, 0.62)
     legend.GetPositionCoordinate().SetCoordinateSystemToNormalizedViewport()
     legend.GetPositionCoordinate().SetValue(0.995 - width, 0.985 - height)
     legend.GetPosition2Coordinate().SetCoordinateSystemToNormalizedViewport()
@@ -653,8 +656,14 @@ def _threshold_text(result) -> str:
     dirs = result.percolation_directions
     if not np.isfinite(pe[1]):
         return "no percolation within the scanned range"
-    bits = [f"MPE {pe[1]:.2f} eV along {_direction_name(dirs[1])}"]
-    for d in (2, 3):
+    top = max(d for d in (1, 2, 3) if pe[d] <= pe[1] + 1e-6)  # 2D/3D already at the MPE
+    if top == 1:
+        bits = [f"MPE {pe[1]:.2f} eV along {_direction_name(dirs[1])}"]
+    elif top == 2:
+        bits = [f"MPE {pe[1]:.2f} eV, 2D in the {_direction_name(dirs[2])}"]
+    else:
+        bits = [f"MPE {pe[1]:.2f} eV, 3D"]
+    for d in range(top + 1, 4):
         if np.isfinite(pe[d]):
             bits.append(f"{d}D {pe[d]:.2f} eV")
     return ", ".join(bits)
@@ -952,7 +961,8 @@ def components(
                 legend.append([f"{c}: {dim}D, along {_direction_name(comps.windings[c - 1])}", colour, "rectangle"])
         else:
             n_pocket += 1
-            if c in meshes and n_pocket <= 3 and comps.n_components <= MAX_LEGEND_COMPONENTS:
+            visible = c in meshes and comps.min_energy[c - 1] < t - 0.005  # not a speck at the threshold
+            if visible and n_pocket <= 3 and comps.n_components <= MAX_LEGEND_COMPONENTS:
                 legend.append([f"{c}: pocket, min {comps.min_energy[c - 1]:.2f} eV", colour, "rectangle"])
     if n_perc > MAX_LEGEND_COMPONENTS:
         legend.append([f"... {n_perc - MAX_LEGEND_COMPONENTS} more percolating", "#777777", "rectangle"])
