@@ -651,3 +651,25 @@ def test_committed_gallery_images_are_small():
     for p in pngs:
         assert p.stat().st_size < 300_000, p.name
         assert_not_blank(image(p))
+
+
+# ------------------------------------------------------------------- documentation site
+def test_documentation_site_builds_strict(tmp_path):
+    """mkdocs.yml builds with warnings as errors: the gallery is the front page, the API reference is filled."""
+    pytest.importorskip("mkdocs", reason="the site needs the docs extra: pip install -e '.[docs]'")
+    pytest.importorskip("mkdocstrings", reason="the site needs the docs extra: pip install -e '.[docs]'")
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    site = tmp_path / "site"
+    out = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-d", str(site)], cwd=root,
+                         capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    index = (site / "index.html").read_text()
+    assert "<h1 id=\"gallery\">Gallery" in index and "images/lifepo4_pathways.png" in index
+    assert (site / "images" / "lifepo4_pathways.png").exists()
+    api = (site / "api" / "index.html").read_text()
+    for name in ("ionnet.analyze", "ionnet.EnergyGrid", "ionnet.PercolationResult", "ionnet.render.pathways"):
+        assert name in api, name
+    for page in ("cli", "scan", "conventions"):
+        assert (site / page / "index.html").exists()
