@@ -62,57 +62,26 @@ def site_percolation(sites: SiteGraph) -> dict:
         first cycle with a non-zero winding (empty if none) and ``winding`` its
         (3,) cell offset.
     """
-    n = sites.n_sites
-    parent = np.arange(n)
-    off = np.zeros((n, 3), dtype=np.int64)
-    basis: dict[int, list] = {}
-    tree: list[list[tuple[int, int, bool]]] = [[] for _ in range(n)]
+    from .core.transport import network_percolation
 
-    def find(x):
-        o = np.zeros(3, dtype=np.int64)
-        while parent[x] != x:
-            o = o + off[x]
-            x = parent[x]
-        return x, o
-
-    def add(b, w):
-        if not np.any(w):
-            return b
-        if not b or np.linalg.matrix_rank(np.array(b + [w], dtype=float)) > len(b):
-            return b + [w]
-        return b
-
-    energy = {1: math.inf, 2: math.inf, 3: math.inf}
-    directions: dict[int, list] = {1: [], 2: [], 3: []}
+    first, dirs, cycle_edge, winding, is_tree, order = network_percolation(
+        sites.n_sites, sites.edges, sites.images, sites.saddle_energies
+    )
+    energy = {d: (float(sites.saddle_energies[first[d - 1]]) if first[d - 1] >= 0 else math.inf) for d in (1, 2, 3)}
+    directions = {d: ([[int(x) for x in v] for v in dirs[d - 1, :d]] if first[d - 1] >= 0 else []) for d in (1, 2, 3)}
     cycle: list = []
-    winding = np.zeros(3, dtype=np.int64)
-    for m in np.argsort(sites.saddle_energies, kind="stable"):
-        i, j = (int(x) for x in sites.edges[m])
-        nvec = sites.images[m].astype(np.int64)
-        ri, oi = find(i)
-        rj, oj = find(j)
-        if ri != rj:
-            parent[rj] = ri
-            off[rj] = oi + nvec - oj
-            b = basis.pop(rj, [])
-            for w in b:
-                basis[ri] = add(basis.get(ri, []), w)
+    if cycle_edge >= 0:
+        # the spanning forest as it was when the cycle closed
+        rank_of = np.empty(len(order), dtype=np.int64)
+        rank_of[order] = np.arange(len(order))
+        tree: list[list[tuple[int, int, bool]]] = [[] for _ in range(sites.n_sites)]
+        for m in np.flatnonzero(is_tree & (rank_of < rank_of[cycle_edge])):
+            i, j = (int(x) for x in sites.edges[m])
             tree[i].append((j, int(m), True))
             tree[j].append((i, int(m), False))
-            continue
-        w = oi + nvec - oj
-        if not np.any(w):
-            continue
-        if not cycle:
-            cycle = [(int(m), True)] + _tree_hops(tree, j, i)
-            winding = w.copy()
-        b = add(basis.get(ri, []), w)
-        basis[ri] = b
-        d = len(b)
-        if d in energy and not np.isfinite(energy[d]):
-            energy[d] = float(sites.saddle_energies[m])
-            directions[d] = [[int(x) for x in v] for v in b]
-    return {"energy": energy, "directions": directions, "cycle": cycle, "winding": winding}
+        i, j = (int(x) for x in sites.edges[cycle_edge])
+        cycle = [(int(cycle_edge), True)] + _tree_hops(tree, j, i)
+    return {"energy": energy, "directions": directions, "cycle": cycle, "winding": np.asarray(winding)}
 
 
 def _tree_hops(tree, start: int, goal: int) -> list:

@@ -53,6 +53,7 @@ __all__ = [
     "exact_diffusion",
     "corrector_diffusion",
     "kmc_diffusion",
+    "network_percolation",
     "basin_images",
     "basin_crossings",
     "descent_path",
@@ -80,6 +81,7 @@ def _plan(n, ei, ej, natural):
     slot = np.full((n, n), -1, dtype=np.int32)
     edge_slot = np.full(m, -1, dtype=np.int64)
     slot_lo = np.empty(max(m, 16), dtype=np.int64)
+    slot_hi = np.empty(max(m, 16), dtype=np.int64)
     nslots = 0
     deg = np.zeros(n, dtype=np.int64)
     for e in range(m):
@@ -93,7 +95,9 @@ def _plan(n, ei, ej, natural):
             slot[a, b] = nslots
             slot[b, a] = nslots
             slot_lo = _grow(slot_lo, nslots)
+            slot_hi = _grow(slot_hi, nslots)
             slot_lo[nslots] = a
+            slot_hi[nslots] = b
             nslots += 1
             deg[a] += 1
             deg[b] += 1
@@ -121,6 +125,20 @@ def _plan(n, ei, ej, natural):
             if j != k and not elim[j] and slot[k, j] >= 0:
                 buf[cnt] = j
                 cnt += 1
+        if not natural:  # ordering pass: only the degrees matter
+            for p in range(cnt):
+                a = buf[p]
+                for q in range(p + 1, cnt):
+                    b = buf[q]
+                    if slot[a, b] < 0:
+                        slot[a, b] = 0
+                        slot[b, a] = 0
+                        deg[a] += 1
+                        deg[b] += 1
+            elim[k] = True
+            for p in range(cnt):
+                deg[buf[p]] -= 1
+            continue
         for p in range(cnt):
             nb_node = _grow(nb_node, n_nb)
             nb_slot = _grow(nb_slot, n_nb)
@@ -138,7 +156,9 @@ def _plan(n, ei, ej, natural):
                     slot[a, b] = s
                     slot[b, a] = s
                     slot_lo = _grow(slot_lo, nslots)
+                    slot_hi = _grow(slot_hi, nslots)
                     slot_lo[nslots] = a
+                    slot_hi[nslots] = b
                     nslots += 1
                     deg[a] += 1
                     deg[b] += 1
@@ -148,7 +168,7 @@ def _plan(n, ei, ej, natural):
         elim[k] = True
         for p in range(cnt):
             deg[buf[p]] -= 1
-    return order, nb_ptr, nb_node[:n_nb], nb_slot[:n_nb], pair_slot[:n_pair], edge_slot, slot_lo[:nslots]
+    return order, nb_ptr, nb_node[:n_nb], nb_slot[:n_nb], pair_slot[:n_pair], edge_slot, slot_lo[:nslots], slot_hi[:nslots]
 
 
 @njit(cache=True, fastmath={"contract", "arcp", "nsz"})
@@ -339,30 +359,14 @@ def _make_plan(n: int, edges: np.ndarray) -> tuple:
     order = _plan(n, ei, ej, False)[0]
     pos = np.empty(n, dtype=np.int64)
     pos[order] = np.arange(n)
-    _, nb_ptr, nb_node, nb_slot, pair_slot, edge_slot, slot_lo = _plan(n, pos[ei], pos[ej], True)
-    # slot -> (lo, hi) in the new labels; renumber slots by (lo, hi)
-    hi = np.empty_like(slot_lo)
-    hi_known = np.zeros(len(slot_lo), dtype=bool)
-    sel = edge_slot >= 0
-    hi[edge_slot[sel]] = np.maximum(pos[ei], pos[ej])[sel]
-    hi_known[edge_slot[sel]] = True
-    # fill slots: pair (nb[p], nb[q]) of each step, q > p -> hi = nb[q]
-    cnt = np.diff(nb_ptr)
-    qs_hi = []
-    for k in np.flatnonzero(cnt > 1):  # vectorised per step below would be nicer; the counts are small
-        nbk = nb_node[nb_ptr[k]:nb_ptr[k + 1]]
-        iu = np.triu_indices(len(nbk), 1)
-        qs_hi.append(nbk[iu[1]])
-    if qs_hi:
-        pair_hi = np.concatenate(qs_hi)
-        hi[pair_slot] = pair_hi
-    key = slot_lo * n + hi
+    _, nb_ptr, nb_node, nb_slot, pair_slot, edge_slot, slot_lo, slot_hi = _plan(n, pos[ei], pos[ej], True)
+    key = slot_lo * n + slot_hi  # renumber slots column by column (lo, then hi)
+    srt = np.argsort(key, kind="stable")
     new_of_old = np.empty(len(key), dtype=np.int64)
-    new_of_old[np.argsort(key, kind="stable")] = np.arange(len(key))
+    new_of_old[srt] = np.arange(len(key))
     edge_slot = edge_slot.copy()
     edge_slot[edge_slot >= 0] = new_of_old[edge_slot[edge_slot >= 0]]
-    slot_lo = np.sort(slot_lo[np.argsort(key, kind="stable")]) if len(key) else slot_lo
-    return pos, nb_ptr, nb_node, new_of_old[nb_slot], new_of_old[pair_slot], edge_slot, slot_lo
+    return pos, nb_ptr, nb_node, new_of_old[nb_slot], new_of_old[pair_slot], edge_slot, slot_lo[srt]
 
 
 def exact_diffusion(
@@ -494,6 +498,166 @@ def corrector_diffusion(
         chi[free] = s[:, None] * splu(sub).solve(s[:, None] * b[free])
     u = d + chi[j] - chi[i]
     return np.exp(top) * np.einsum("e,ea,eb->ab", w, u, u)
+
+
+# ----------------------------------------------------------------------------- percolation of the network
+@njit(cache=True)
+def _uf_find(x, parent, off):
+    """Root of x and x's image offset relative to it (path compression keeps offsets)."""
+    r = x
+    o0 = 0
+    o1 = 0
+    o2 = 0
+    while parent[r] != r:
+        o0 += off[r, 0]
+        o1 += off[r, 1]
+        o2 += off[r, 2]
+        r = parent[r]
+    # second pass: point every node on the path at the root, with its offset to the root
+    y = x
+    p0 = o0
+    p1 = o1
+    p2 = o2
+    while parent[y] != r and parent[y] != y:
+        nxt = parent[y]
+        n0 = p0 - off[y, 0]
+        n1 = p1 - off[y, 1]
+        n2 = p2 - off[y, 2]
+        parent[y] = r
+        off[y, 0] = p0
+        off[y, 1] = p1
+        off[y, 2] = p2
+        p0 = n0
+        p1 = n1
+        p2 = n2
+        y = nxt
+    return r, o0, o1, o2
+
+
+@njit(cache=True)
+def _insert(basis, rank, r, w0, w1, w2):
+    """Add winding w to component r's basis if independent (exact integer tests)."""
+    k = rank[r]
+    if k >= 3 or (w0 == 0 and w1 == 0 and w2 == 0):
+        return False
+    if k == 1:
+        b0 = basis[r, 0, 0]
+        b1 = basis[r, 0, 1]
+        b2 = basis[r, 0, 2]
+        if b1 * w2 - b2 * w1 == 0 and b2 * w0 - b0 * w2 == 0 and b0 * w1 - b1 * w0 == 0:
+            return False
+    elif k == 2:
+        a0 = basis[r, 0, 0]
+        a1 = basis[r, 0, 1]
+        a2 = basis[r, 0, 2]
+        c0 = basis[r, 1, 0]
+        c1 = basis[r, 1, 1]
+        c2 = basis[r, 1, 2]
+        det = a0 * (c1 * w2 - c2 * w1) - a1 * (c0 * w2 - c2 * w0) + a2 * (c0 * w1 - c1 * w0)
+        if det == 0:
+            return False
+    basis[r, k, 0] = w0
+    basis[r, k, 1] = w1
+    basis[r, k, 2] = w2
+    rank[r] = k + 1
+    return True
+
+
+@njit(cache=True)
+def _kruskal(n, ei, ej, img, order):
+    parent = np.arange(n)
+    off = np.zeros((n, 3), dtype=np.int64)
+    size = np.ones(n, dtype=np.int64)
+    basis = np.zeros((n, 3, 3), dtype=np.int64)
+    rank = np.zeros(n, dtype=np.int64)
+    m = ei.shape[0]
+    is_tree = np.zeros(m, dtype=np.bool_)
+    first = np.full(3, -1, dtype=np.int64)  # edge at which some component first has rank 1, 2, 3
+    dirs = np.zeros((3, 3, 3), dtype=np.int64)  # that component's basis at that moment
+    cycle_edge = -1
+    winding = np.zeros(3, dtype=np.int64)
+    for e in order:
+        i = ei[e]
+        j = ej[e]
+        ri, a0, a1, a2 = _uf_find(i, parent, off)
+        rj, b0, b1, b2 = _uf_find(j, parent, off)
+        r = ri
+        if ri != rj:
+            is_tree[e] = True
+            # pos(j) = pos(i) + img: offset of rj relative to ri
+            d0 = a0 + img[e, 0] - b0
+            d1 = a1 + img[e, 1] - b1
+            d2 = a2 + img[e, 2] - b2
+            if size[ri] < size[rj]:  # attach the smaller tree: ri under rj with the opposite offset
+                parent[ri] = rj
+                off[ri, 0] = -d0
+                off[ri, 1] = -d1
+                off[ri, 2] = -d2
+                size[rj] += size[ri]
+                big = rj
+                small = ri
+            else:
+                parent[rj] = ri
+                off[rj, 0] = d0
+                off[rj, 1] = d1
+                off[rj, 2] = d2
+                size[ri] += size[rj]
+                big = ri
+                small = rj
+            for k in range(rank[small]):
+                _insert(basis, rank, big, basis[small, k, 0], basis[small, k, 1], basis[small, k, 2])
+            r = big
+        else:
+            w0 = a0 + img[e, 0] - b0
+            w1 = a1 + img[e, 1] - b1
+            w2 = a2 + img[e, 2] - b2
+            if w0 == 0 and w1 == 0 and w2 == 0:
+                continue
+            if cycle_edge < 0:
+                cycle_edge = e
+                winding[0] = w0
+                winding[1] = w1
+                winding[2] = w2
+            _insert(basis, rank, ri, w0, w1, w2)
+        k = rank[r]
+        if k > 0 and first[k - 1] < 0:
+            for d in range(k):
+                if first[d] < 0:
+                    first[d] = e
+                    dirs[d] = basis[r]
+    return is_tree, first, dirs, cycle_edge, winding
+
+
+def network_percolation(n_sites: int, edges: np.ndarray, images: np.ndarray, energies: np.ndarray):
+    """Kruskal's order over the saddles with periodic offsets: thresholds and the first winding cycle.
+
+    Parameters
+    ----------
+    energies : (M,) ndarray
+        Saddle energies (the order in which edges are added).
+
+    Returns
+    -------
+    first : (3,) int
+        Edge at which some component first has 1, 2, 3 independent winding
+        vectors (-1: never).
+    dirs : (3, 3, 3) int
+        The winding basis of that component at that moment (rows; first d used).
+    cycle_edge : int
+        The edge that closes the first cycle with a non-zero winding (-1: none).
+    winding : (3,) int
+    is_tree : (M,) bool
+        Edges of the spanning forest.
+    order : (M,) int
+        The processing order.
+    """
+    edges = np.asarray(edges, dtype=np.int64).reshape(-1, 2)
+    order = np.argsort(np.asarray(energies, dtype=np.float64), kind="stable").astype(np.int64)
+    is_tree, first, dirs, cycle_edge, winding = _kruskal(
+        int(n_sites), np.ascontiguousarray(edges[:, 0]), np.ascontiguousarray(edges[:, 1]),
+        np.ascontiguousarray(np.asarray(images, dtype=np.int64).reshape(-1, 3)), order,
+    )
+    return first, dirs, int(cycle_edge), winding, is_tree, order
 
 
 # ----------------------------------------------------------------------------- kinetic Monte Carlo
