@@ -509,3 +509,16 @@ def test_doctests(name):
     failures, _ = doctest.testmod(importlib.import_module(name),
                                   optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert failures == 0
+
+
+def test_connectivity_26_site_graph(tmp_path):
+    # 26-neighbour site graph: lower MPE, smoother path; grid rates fall back to one face for
+    # saddles crossed only diagonally
+    a = ionnet.analyze(example_grid("LiFePO4_bvse"), connectivity=26)
+    r = transport(a, [300, 600, 1000])
+    g = transport(a, [300, 600, 1000], rates="grid")
+    assert list(r.dimensionality()) == [1, 1, 1] and list(g.dimensionality()) == [1, 1, 1]
+    assert r.percolation_energy[1] == pytest.approx(a.percolation_energy_any[1])
+    assert abs(r.ea - a.mpe) < 0.01 and abs(g.ea - r.ea) < 0.02
+    p = r.percolation_path(n_images=5)
+    assert p.energies.max() == pytest.approx(r.percolation_energy[1]) and [abs(x) for x in p.image] == [0, 1, 0]
