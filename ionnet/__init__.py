@@ -30,6 +30,7 @@ __all__ = [
     "save_grids",
     "analyze",
     "scan",
+    "transport",
     "PercolationResult",
     "PercolationSet",
     "SiteGraph",
@@ -45,6 +46,7 @@ __all__ = [
 # attribute -> (module, name); imported on first access so `import ionnet` stays light
 _LAZY = {
     "scan": ("ionnet.scanning", "scan"),
+    "transport": ("ionnet.diffusion", "transport"),
     "potentials": ("ionnet.potentials", None),
     "render": ("ionnet.render", None),
     "export": ("ionnet.export", None),

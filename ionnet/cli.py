@@ -15,7 +15,7 @@ import sys
 from . import __version__
 from .errors import IonnetError
 
-VERBS = ["scan", "analyze", "export", "render", "plot", "screen", "rank", "validate"]
+VERBS = ["scan", "analyze", "transport", "path", "export", "render", "plot", "screen", "rank", "validate"]
 
 
 class _Parser(argparse.ArgumentParser):

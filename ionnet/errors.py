@@ -13,6 +13,8 @@ __all__ = [
     "BackendUnavailableError",
     "ModelError",
     "ResourceError",
+    "ExportError",
+    "TransportError",
 ]
 
 
@@ -38,3 +40,11 @@ class ModelError(IonnetError, ValueError):
 
 class ResourceError(IonnetError, MemoryError):
     """A request would not fit in memory or on disk."""
+
+
+class ExportError(IonnetError, ValueError):
+    """An export was asked for with an unknown format or unusable options."""
+
+
+class TransportError(IonnetError, ValueError):
+    """A transport calculation was asked for with unusable options (temperatures, rates, sites, paths)."""

@@ -85,6 +85,7 @@ def _flood(energies, shape, order, n_active, steps, min_depth):
             label[v] = v
             continue
         label[v] = label[best]
+        comp[v] = _root(best, comp)  # v joins its basin's component first, so label[v] is on v's side
         rv = _root(v, comp)
         for s in range(nsteps):
             u, s0, s1, s2 = _neighbour(v, s, shape, steps)
@@ -105,10 +106,16 @@ def _flood(energies, shape, order, n_active, steps, min_depth):
             dmin = comp_min[deep]
             smin = comp_min[shallow]
             if ev - energies[smin] < min_depth:
+                # merge into the basin that touches it here (on the deep side of the
+                # step v-u), not into the deep component's global minimum: that basin
+                # may lie elsewhere, and a label split into pieces gets false images
                 a = _root(smin, bparent)
-                b = _root(dmin, bparent)
+                b = _root(label[u] if deep == ru else label[v], bparent)
                 if a != b:
-                    bparent[a] = b
+                    if energies[b] <= energies[a]:
+                        bparent[a] = b
+                    else:
+                        bparent[b] = a
             comp[shallow] = deep
             comp_min[deep] = dmin
     for v in range(n):
