@@ -11,7 +11,7 @@ EPILOG = """examples:
   ionnet plot lifepo4.npz --log -o fv_log.png                # the same on a log axis
   ionnet plot lifepo4.npz --kind hist -o levels.png
   ionnet plot lifepo4.npz --kind slice --field level -o slice.pdf   # plane along the channel
-  ionnet plot lifepo4.npz --kind arrhenius -o arrhenius.png  # needs ionnet.transport
+  ionnet plot lifepo4.npz --kind arrhenius -o arrhenius.png
 """
 
 DEFAULT_TEMPERATURES = [300.0, 400.0, 500.0, 600.0, 700.0, 800.0, 900.0, 1000.0]
@@ -44,20 +44,10 @@ def register(sub) -> None:
 
 
 def _transport(result, temperatures):
-    """``ionnet.transport.transport(result, temperatures)``, imported when asked for."""
-    import importlib
+    """``ionnet.transport(result, temperatures)``: D(T), Ea and sigma of the site graph."""
+    from ..diffusion import transport
 
-    from ..errors import BackendUnavailableError
-
-    try:
-        mod = importlib.import_module("ionnet.transport")
-    except ModuleNotFoundError as e:
-        if e.name != "ionnet.transport":
-            raise
-        raise BackendUnavailableError(
-            "--kind arrhenius needs ionnet.transport, which this ionnet version does not have; update ionnet"
-        ) from None
-    return mod.transport(result, temperatures)
+    return transport(result, temperatures)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -372,9 +372,11 @@ def arrhenius_plot(transport_result: Any, *, figsize=(9.0, 3.8)):
     fig = _figure(figsize)
     ax_d, ax_s = fig.subplots(1, 2)
     principal = np.linalg.eigvalsh(0.5 * (D + np.transpose(D, (0, 2, 1))))  # (nT, 3) ascending
+    # eigenvalues below PRINCIPAL_MIN_FRACTION of the largest are blocked directions (zero up to round-off)
+    shown = principal > PRINCIPAL_MIN_FRACTION * principal[:, -1:]
     for j, (ls, name) in enumerate(zip((":", "-.", "--"), ("smallest", "middle", "largest"))):
         y = principal[:, j]
-        ok = y > 0
+        ok = shown[:, j]
         if ok.sum() >= 2:
             ax_d.plot(x[ok][np.argsort(x[ok])], y[ok][np.argsort(x[ok])], ls=ls, color="#1f77b4", lw=1.0,
                       label=f"D principal ({name})")
@@ -397,5 +399,21 @@ def arrhenius_plot(transport_result: Any, *, figsize=(9.0, 3.8)):
         top = ax.secondary_xaxis("top", functions=(lambda v: 1000.0 / np.maximum(v, 1e-9),
                                                     lambda v: 1000.0 / np.maximum(v, 1e-9)))
         top.set_xlabel("T (K)")
-        ax.legend(fontsize=7, loc="lower left")
+        top.set_xticks(_temperature_ticks(T.min(), T.max()))
+    ax_d.legend(fontsize=7, loc="lower left")
     return fig
+
+
+#: Principal values of D below this fraction of the largest are not drawn (blocked directions: zero up to round-off).
+PRINCIPAL_MIN_FRACTION = 1e-8
+
+
+def _temperature_ticks(t_min: float, t_max: float) -> list[float]:
+    """Round temperatures (K) for the top axis of an Arrhenius plot, spaced so the labels do not overlap."""
+    nice = [100, 150, 200, 250, 300, 400, 500, 600, 800, 1000, 1200, 1500, 2000, 3000]
+    ticks = [t for t in nice if t_min - 1e-9 <= t <= t_max + 1e-9]
+    out: list[float] = []
+    for t in ticks:  # keep ticks at least 0.12 apart in 1000/T
+        if not out or abs(1000.0 / out[-1] - 1000.0 / t) >= 0.12:
+            out.append(t)
+    return out
