@@ -158,6 +158,7 @@ class _Framework:
     node_type: NDArray[np.int64]  # (N + 1,) indices into model.element_types, probe last
     cutoff: float
     n_edges: int | None = None  # bonds of framework + one probe (batch-size estimate)
+    graph: Any = None  # _m3gnet_graph.FrameworkGraph: framework bonds, built on first use
 
     @property
     def n_atoms(self) -> int:
@@ -439,20 +440,38 @@ class MatglPotential(BasePotential):
     def _batch_fast(self, fw: _Framework, probe_frac: NDArray[np.float64]) -> NDArray[np.float64]:
         import torch
 
-        from ._m3gnet_torch import positions_and_shifts
+        from ._m3gnet_graph import FrameworkGraph, triples
+        from ._m3gnet_torch import GraphBatch, positions_and_shifts
 
+        if fw.graph is None:
+            fw.graph = FrameworkGraph(fw.cart, fw.lattice, self.cutoff)
         probe = probe_frac - np.floor(probe_frac)  # wrap into [0, 1): results are translation invariant
-        fracs = [np.vstack([fw.frac, p[None]]) for p in probe]
-        carts = [np.vstack([fw.cart, np.dot(p[None], fw.lattice)]) for p in probe]
+        nb = len(probe)
+        n1 = fw.n_atoms + 1
+        src, dst, img, _, first = fw.graph.bonds(probe)
+        frac = np.empty((nb, n1, 3))
+        frac[:, :-1] = fw.frac
+        frac[:, -1] = probe
         dev = torch.device(self.device)
         dtype = self.potential.data_mean.dtype
         with torch.inference_mode():
-            batch, frac, img, lat = _graph_batch(
-                fw.node_type, fracs, carts, [fw.lattice] * len(probe), self.cutoff, device=dev, dtype=dtype
+            batch = GraphBatch(
+                node_type=torch.as_tensor(np.tile(fw.node_type, nb), device=dev),
+                edge_index=torch.as_tensor(np.stack([src, dst]), device=dev),
+                node_graph=torch.arange(nb, device=dev).repeat_interleave(n1),
+                edge_graph=torch.as_tensor(np.repeat(np.arange(nb), np.diff(first)), device=dev),
+                num_graphs=nb,
             )
-            pos, shift = positions_and_shifts(frac, img, lat, batch)
-            e = self._net(pos, shift, batch)
-            return e.detach().to("cpu", torch.float64).numpy().reshape(len(probe))
+            lat = torch.as_tensor(fw.lattice, dtype=dtype, device=dev).expand(nb, 3, 3)
+            pos, shift = positions_and_shifts(
+                torch.as_tensor(frac.reshape(-1, 3), dtype=dtype, device=dev), torch.as_tensor(img, dtype=dtype, device=dev),
+                lat, batch,
+            )
+            bond_vec, bond_dist = self._net.geometry(pos, shift, batch)
+            keep = (bond_dist <= self.threebody_cutoff).cpu().numpy()
+            tri = tuple(torch.as_tensor(t, device=dev) for t in triples(src, first, keep))
+            e = self._net.energy(bond_vec, bond_dist, batch, tri)
+            return e.detach().to("cpu", torch.float64).numpy().reshape(nb)
 
     def ase_calculator(self) -> Any:
         """An ASE calculator with this model's energies, plus forces and stress.
