@@ -346,6 +346,11 @@ def test_m3gnet_missing_weights(monkeypatch, tmp_path):
         get_potential("m3gnet")
 
 
+def test_m3gnet_threads_argument_checked():
+    with pytest.raises(ModelError, match="threads"):
+        MatglPotential(threads=0)
+
+
 # --------------------------------------------------------------------------- CHGNet
 @needs_data
 def test_chgnet_equals_predict_structure(chgnet_pot, lfp_framework):
