@@ -222,8 +222,8 @@ class LegacyM3GNet(nn.Module):
         import torch.nn.functional as F
 
         h = p["h"]
-        a = F.silu(h0[:, :h])
-        g = F.silu(h0[:, h:])
+        h0 = F.silu(h0, inplace=inplace)  # strided halves feed the next products directly
+        a, g = h0[:, :h], h0[:, h:]
         (w1, b1), (w2, b2) = p["l"]
         a = F.silu(torch.addmm(b1, a, w1), inplace=inplace)
         a = F.silu(torch.addmm(b2, a, w2), inplace=inplace)
@@ -254,6 +254,14 @@ class LegacyM3GNet(nn.Module):
             triples = self._triples(bond_dist.detach(), batch, int(pos.shape[0]))
         return self.energy(bond_vec, bond_dist, batch, triples)
 
+    def triple_basis(self, bond_vec: Tensor, bond_dist: Tensor, ka: Tensor, kb: Tensor) -> Tensor:
+        """Spherical Bessel x harmonics basis (T, 9) of the triples with true bonds ``ka``, ``kb``."""
+        model = self.potential.model
+        v1, v2 = bond_vec.index_select(0, ka), bond_vec.index_select(0, kb)
+        cos = torch.sum(v1 * v2, dim=1) / (torch.norm(v1, dim=1) * torch.norm(v2, dim=1))
+        cos = cos.clamp(min=-1 + 1e-7, max=1 - 1e-7)
+        return model.basis_expansion(bond_dist.index_select(0, kb), cos, torch.zeros_like(cos))
+
     def energy(self, bond_vec: Tensor, bond_dist: Tensor, batch: GraphBatch, triples: tuple) -> Tensor:
         """Total energies (G,), eV, from the bond geometry and the three-body triples."""
         from matgl.utils.cutoff import polynomial_cutoff
@@ -267,23 +275,29 @@ class LegacyM3GNet(nn.Module):
         inplace = not torch.is_grad_enabled()
         with record_function("m3gnet.bases"):
             rbf = model.bond_expansion(bond_dist)
-            ka, kb, ia, ib, target = triples
-            v1, v2 = bond_vec.index_select(0, ka), bond_vec.index_select(0, kb)
-            cos = torch.sum(v1 * v2, dim=1) / (torch.norm(v1, dim=1) * torch.norm(v2, dim=1))
-            cos = cos.clamp(min=-1 + 1e-7, max=1 - 1e-7)
-            basis = model.basis_expansion(bond_dist.index_select(0, kb), cos, torch.zeros_like(cos))
+            ka, kb, ia, ib, target = triples[:5]
+            known = triples[5] if len(triples) > 5 else None  # (cached basis rows, mask of triples they fill)
+            if known is None:
+                basis = self.triple_basis(bond_vec, bond_dist, ka, kb)
+            else:
+                rows, mask = known
+                basis = rows.new_empty((ka.shape[0], rows.shape[1]))
+                basis[mask] = rows
+                rest = ~mask
+                if bool(rest.any()):
+                    basis[rest] = self.triple_basis(bond_vec, bond_dist, ka[rest], kb[rest])
             fcut = polynomial_cutoff(bond_dist, self.threebody_cutoff)
             weights = (fcut.index_select(0, ia) * fcut.index_select(0, ib)).unsqueeze(1)
+            basis_w = basis * weights  # fixed over the blocks
             end_atom = dst.index_select(0, ib)
         with record_function("m3gnet.embedding"):
             node, edge, _ = model.embedding(batch.node_type, rbf, None)
         fused = self._fused(edge)
         for i in range(model.n_blocks):
             three = model.three_body_interactions[i]
-            if basis.shape[0]:
+            if basis_w.shape[0]:
                 with record_function(f"m3gnet.block{i}.three_body"):
-                    msg = basis * three.update_network_atom(node).index_select(0, end_atom)
-                    msg = msg.mul_(weights) if inplace else msg * weights
+                    msg = basis_w * three.update_network_atom(node).index_select(0, end_atom)
                     new_bonds = msg.new_zeros((num_bonds, msg.shape[1])).index_add_(0, target, msg)
                     edge = edge + three.update_network_bond(new_bonds)
             conv = model.graph_layers[i].conv
@@ -300,8 +314,7 @@ class LegacyM3GNet(nn.Module):
                 proj = torch.mm(node, f["w_node"]).view(num_nodes, 4, two_h).transpose(0, 1).contiguous()
                 h0 = self._first_layer(edge, proj[0], proj[1], f["edge"], src, dst, inplace)
                 upd = self._gated(h0, f["edge"], inplace)
-                w = conv.edge_weight_func(rbf)
-                edge = edge + (upd.mul_(w) if inplace else upd * w)
+                edge = torch.addcmul(edge, upd, conv.edge_weight_func(rbf))
             with record_function(f"m3gnet.block{i}.atom_update"):
                 h0 = self._first_layer(edge, proj[2], proj[3], f["node"], src, dst, inplace)
                 upd = self._gated(h0, f["node"], inplace)

@@ -167,6 +167,7 @@ class _Framework:
     n_edges: int | None = None  # bonds of framework + one probe (batch-size estimate)
     graph: Any = None  # _m3gnet_graph.FrameworkGraph: framework bonds, built on first use
     tuned: int | None = None  # batch size measured fastest for this framework
+    basis: Any = None  # three-body basis of framework-framework bond pairs (see _framework_basis)
 
     @property
     def n_atoms(self) -> int:
@@ -602,7 +603,7 @@ class MatglPotential(BasePotential):
         probe = probe_frac - np.floor(probe_frac)  # wrap into [0, 1): results are translation invariant
         nb = len(probe)
         n1 = fw.n_atoms + 1
-        src, dst, img, _, first = fw.graph.bonds(probe)
+        src, dst, img, fw_bond, first = fw.graph.bonds(probe)
         frac = np.empty((nb, n1, 3))
         frac[:, :-1] = fw.frac
         frac[:, -1] = probe
@@ -623,8 +624,65 @@ class MatglPotential(BasePotential):
             )
             bond_vec, bond_dist = self._net.geometry(pos, shift, batch)
             keep = (bond_dist <= self.threebody_cutoff).cpu().numpy()
-            tri = tuple(torch.as_tensor(t, device=dev) for t in triples(src, first, keep))
+            ka, kb, ia, ib, target = triples(src, first, keep)
+            tri = tuple(torch.as_tensor(t, device=dev) for t in (ka, kb, ia, ib, target))
+            # triples of two framework bonds: basis from the framework's table
+            if fw.basis is None:
+                fw.basis = self._framework_basis(fw)
+            table, local, offset, size = fw.basis
+            fa, fb = fw_bond[ka], fw_bond[kb]
+            mask = (fa >= 0) & (fb >= 0)
+            la, lb = local[np.maximum(fa, 0)], local[np.maximum(fb, 0)]
+            mask &= (la >= 0) & (lb >= 0)
+            c = fw.graph.fw_center[fa[mask]]
+            rows = table.index_select(0, torch.as_tensor(offset[c] + la[mask] * size[c] + lb[mask], device=dev))
+            tri = tri + ((rows, torch.as_tensor(mask, device=dev)),)
         return bond_vec, bond_dist, batch, tri
+
+    def _framework_basis(self, fw: _Framework) -> tuple:
+        """Three-body basis of every ordered pair of short framework bonds with the same centre.
+
+        Returns ``(table, local, offset, size)``: the basis of bonds ``p``, ``q`` of
+        centre ``c`` (framework-bond ids) is ``table[offset[c] + local[p] * size[c] + local[q]]``;
+        ``local`` is -1 for bonds longer than the three-body cutoff.  The geometry is
+        computed as in the forward (float32), so the rows equal what the forward would compute.
+        """
+        import torch
+
+        from ._m3gnet_torch import GraphBatch, positions_and_shifts
+
+        g = fw.graph
+        n = fw.n_atoms
+        dev = torch.device(self.device)
+        dtype = self.potential.data_mean.dtype
+        with torch.inference_mode():
+            one = GraphBatch(
+                node_type=torch.as_tensor(fw.node_type[:n], device=dev),
+                edge_index=torch.as_tensor(np.stack([g.fw_center, g.fw_atom]), device=dev),
+                node_graph=torch.zeros(n, dtype=torch.long, device=dev),
+                edge_graph=torch.zeros(len(g.fw_center), dtype=torch.long, device=dev),
+                num_graphs=1,
+            )
+            lat = torch.as_tensor(fw.lattice, dtype=dtype, device=dev)[None]
+            pos, shift = positions_and_shifts(
+                torch.as_tensor(fw.frac, dtype=dtype, device=dev), torch.as_tensor(g.fw_img, dtype=dtype, device=dev),
+                lat, one,
+            )
+            vec, dist = self._net.geometry(pos, shift, one)
+            kept = (dist <= self.threebody_cutoff).cpu().numpy()
+            local = np.full(len(kept), -1, dtype=np.int64)
+            size = np.zeros(n, dtype=np.int64)
+            members = []
+            for c in range(n):
+                ids = np.flatnonzero(kept[g.cstart[c]:g.cstart[c + 1]]) + g.cstart[c]
+                local[ids] = np.arange(len(ids))
+                size[c] = len(ids)
+                members.append(ids)
+            offset = np.concatenate([[0], np.cumsum(size ** 2)[:-1]]).astype(np.int64)
+            pa = np.concatenate([np.repeat(m, len(m)) for m in members]) if members else np.zeros(0, np.int64)
+            pb = np.concatenate([np.tile(m, len(m)) for m in members]) if members else np.zeros(0, np.int64)
+            table = self._net.triple_basis(vec, dist, torch.as_tensor(pa, device=dev), torch.as_tensor(pb, device=dev))
+        return table, local, offset, size
 
     def ase_calculator(self) -> Any:
         """An ASE calculator with this model's energies, plus forces and stress.
