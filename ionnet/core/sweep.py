@@ -126,27 +126,33 @@ def _record(root, rank, basis, thr, dirs, cur, ev):
 
 
 @njit(cache=True)
-def _sweep(energies, shape, order, n_active, steps, periodic, is_source):
+def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted):
     na = shape[0]
     nb = shape[1]
     nc = shape[2]
     n = na * nb * nc
     nsteps = steps.shape[0]
+    # Node state is stored in 4x4x4 blocks (64 consecutive rows per block) rather than
+    # row-major: a node's neighbours then mostly share its memory pages, which the
+    # union-find's scattered accesses need (the processing order is unchanged).
+    nbb = (nb + 3) // 4
+    ncb = (nc + 3) // 4
+    ntot = ((na + 3) // 4) * nbb * ncb * 64
 
     # one 16-byte row per node, so that a union-find step touches one cache line:
     #   child: (parent, image offset a, b, c relative to the parent)
     #   root:  (itself, size, holds a source node (0/1), rank of its winding basis)
-    po = np.zeros((n, 4), dtype=np.int32)
-    for i in range(n):
+    po = np.zeros((ntot, 4), dtype=np.int32)
+    for i in range(ntot):
         po[i, 0] = i
         po[i, 1] = 1
     size = po[:, 1]
     src = po[:, 2]
     rank = po[:, 3]
-    nxt = np.arange(n).astype(np.int32)  # circular member lists
-    active = np.zeros(n, dtype=np.bool_)
-    basis = np.zeros((n, 3, 3), dtype=np.int32)
-    level = np.full(n, np.inf)
+    nxt = np.arange(ntot).astype(np.int32)  # circular member lists
+    active = np.zeros(ntot, dtype=np.bool_)
+    basis = np.zeros((ntot, 3, 3), dtype=np.int32)
+    level = np.full(ntot, np.inf)
 
     thr_src = np.full(3, np.inf)
     thr_any = np.full(3, np.inf)
@@ -156,13 +162,14 @@ def _sweep(energies, shape, order, n_active, steps, periodic, is_source):
     src_rank = 0
 
     for t in range(n_active):
-        v = order[t]
-        ev = energies[v]
+        vf = order[t]
+        ev = e_sorted[t]
+        vi = vf // (nb * nc)
+        vj = (vf // nc) % nb
+        vk = vf % nc
+        v = (((vi >> 2) * nbb + (vj >> 2)) * ncb + (vk >> 2)) * 64 + (((vi & 3) << 4) | ((vj & 3) << 2) | (vk & 3))
         active[v] = True
-        vi = v // (nb * nc)
-        vj = (v // nc) % nb
-        vk = v % nc
-        if is_source[v]:
+        if src_sorted[t]:
             src[v] = 1
             level[v] = ev
         # v is a fresh singleton: its root and its image relative to it are tracked
@@ -205,7 +212,7 @@ def _sweep(energies, shape, order, n_active, steps, periodic, is_source):
                 else:
                     uk -= nc
                     s2 = 1
-            u = (ui * nb + uj) * nc + uk
+            u = (((ui >> 2) * nbb + (uj >> 2)) * ncb + (uk >> 2)) * 64 + (((ui & 3) << 4) | ((uj & 3) << 2) | (uk & 3))
             if not active[u]:
                 continue
             # v sits in cell cv relative to its root rv; its neighbour u is then in cell cv + s
@@ -266,7 +273,14 @@ def _sweep(energies, shape, order, n_active, steps, periodic, is_source):
                 any_rank = _record(root, rank, basis, thr_any, dir_any, any_rank, ev)
             if src[root] != 0 and rank[root] > src_rank:
                 src_rank = _record(root, rank, basis, thr_src, dir_src, src_rank, ev)
-    return level, thr_src, dir_src, thr_any, dir_any
+    out = np.empty(n)
+    for i in range(na):
+        for j in range(nb):
+            for k in range(nc):
+                out[(i * nb + j) * nc + k] = level[
+                    (((i >> 2) * nbb + (j >> 2)) * ncb + (k >> 2)) * 64 + (((i & 3) << 4) | ((j & 3) << 2) | (k & 3))
+                ]
+    return out, thr_src, dir_src, thr_any, dir_any
 
 
 def sweep(energies: np.ndarray, *, connectivity: int = 6, source=-1, periodic=(True, True, True)):
@@ -304,12 +318,12 @@ def sweep(energies: np.ndarray, *, connectivity: int = 6, source=-1, periodic=(T
     else:
         is_source = np.ascontiguousarray(source, dtype=np.bool_).ravel()
     level, thr_src, dir_src, thr_any, dir_any = _sweep(
-        flat,
+        flat[order],  # energies and source flags in processing order: read in sequence
         np.asarray(e.shape, dtype=np.int64),
         order,
         n_active,
         stencil(connectivity),
         np.asarray(periodic, dtype=np.bool_),
-        is_source,
+        is_source[order],
     )
     return level.reshape(e.shape), thr_src, dir_src, thr_any, dir_any
