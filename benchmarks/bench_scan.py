@@ -9,8 +9,9 @@ Compares the full scan (symmetry + exclusion + frontier check, batched) with
   scan's): the ratio of the scan's cost per evaluated node to it is everything
   that is not the model (graph building, batching, the scan's bookkeeping);
 * the naive loop: one ``Atoms`` per node through matgl's ASE calculator
-  (energy + forces + stress), timed on a random sample of nodes before and
-  after the scan and extrapolated to the whole grid;
+  (energy + forces + stress, same torch threads), timed on a random sample of
+  nodes before and after the scan and on 2 nodes of each potential call in turn
+  with the scan (not counted in the scan's time), extrapolated to the whole grid;
 * a dense batched scan (``symmetry=False, min_distance=0, ceiling=None``):
   run in full with ``--dense-full``, otherwise timed on a random sample of
   nodes and extrapolated;
@@ -68,6 +69,28 @@ def as_list(g):
 
 
 _NAIVE_CALC = {}
+
+
+def naive_seconds_on(model: str, framework, ion: str, frac, device: str) -> float:
+    """matgl's ASE calculator on the given nodes (energy + forces + stress), seconds per node."""
+    import matgl
+    from matgl.ext.ase import PESCalculator
+    from pymatgen.io.ase import AseAtomsAdaptor
+
+    path = model if os.path.isdir(model) else "M3GNet-MP-2021.2.8-PES"
+    if path not in _NAIVE_CALC:
+        _NAIVE_CALC[path] = PESCalculator(matgl.load_model(path).to(device) if device != "cpu" else matgl.load_model(path))
+    calc = _NAIVE_CALC[path]
+    t = time.perf_counter()
+    for p in frac:
+        s = framework.copy()
+        s.append(ion, p)
+        atoms = AseAtomsAdaptor.get_atoms(s)
+        atoms.calc = calc
+        atoms.get_potential_energy()
+        atoms.get_forces()
+        atoms.get_stress()
+    return (time.perf_counter() - t) / max(len(frac), 1)
 
 
 def naive_seconds_per_point(model: str, grids, ion: str, n: int, rng, device: str) -> float:
@@ -134,9 +157,10 @@ class Recorder:
     time is subtracted from the scan's wall time.
     """
 
-    def __init__(self, pot, sample: int):
+    def __init__(self, pot, sample: int, naive=None):
         self.pot, self.name, self.sample = pot, pot.name, sample
         self.n_bare, self.t_bare, self.t_spent = 0, 0.0, 0.0
+        self.naive, self.t_naive, self.n_naive = naive, 0.0, 0  # naive(framework, frac) -> seconds per node
         self.frac = []
 
     def energies(self, framework, ion, frac_coords, *, batch_size=None, progress=False):
@@ -148,6 +172,14 @@ class Recorder:
             pick = frac[:: max(1, len(frac) // self.sample)][: self.sample]
             self.t_bare += bare_forward_seconds_per_point(self.pot, framework, ion, pick, batch_size) * len(pick)
             self.n_bare += len(pick)
+            self.t_spent += time.perf_counter() - t
+        if self.naive is not None:
+            t = time.perf_counter()
+            k = min(2, len(frac))
+            sp = self.naive(framework, frac[:k])
+            if np.isfinite(sp):
+                self.t_naive += sp * k
+                self.n_naive += k
             self.t_spent += time.perf_counter() - t
         return e
 
@@ -178,6 +210,8 @@ def main(argv=None) -> int:
     ap.add_argument("--bare-sample", type=int, default=64,
                     help="nodes of each potential call timed again with the bare forward (0: off)")
     ap.add_argument("--dense-full", action="store_true", help="run the dense scan in full at --spacing")
+    ap.add_argument("--naive-during", type=int, default=1,
+                    help="also time 2 nodes of each potential call with the naive loop, in turn with the scan (0: off)")
     ap.add_argument("--compare-spacing", type=float, default=None,
                     help="spacing (Å) of the fast-vs-dense threshold comparison (default: --spacing with "
                          "--dense-full, else max(--spacing, 0.4))")
@@ -231,7 +265,10 @@ def main(argv=None) -> int:
     dense_before = dense_seconds_per_point(pot, shape_probe, "Li", args.dense_sample // 2, rng, args.batch_size)
 
     # ---- the full scan
-    rec = Recorder(pot, args.bare_sample)
+    naive_during = None
+    if naive_ok and args.naive_during:
+        naive_during = lambda fw_, frac_: naive_seconds_on(model, fw_, "Li", frac_, args.device)  # noqa: E731
+    rec = Recorder(pot, args.bare_sample, naive_during)
     t = time.perf_counter()
     fast = as_list(ionnet.scan(structure, "Li", rec, spacing=args.spacing, **kw))
     t_fast = time.perf_counter() - t - rec.t_spent  # without the interleaved bare-forward timings
@@ -256,9 +293,11 @@ def main(argv=None) -> int:
         dense = None
         dense_note = f"extrapolated from {args.dense_sample} random nodes, before and after"
 
-    sp_naive = 0.5 * (naive_before + naive_after)
+    n_ba = 2 * (args.naive_sample // 2)
+    sp_naive = (0.5 * (naive_before + naive_after) * n_ba + rec.t_naive) / (n_ba + rec.n_naive)
     t_naive = sp_naive * n_total
-    naive_note = f"extrapolated from {2 * (args.naive_sample // 2)} random nodes, before and after"
+    naive_note = (f"extrapolated from {n_ba} random nodes before and after the scan and "
+                  f"{rec.n_naive} of its nodes timed in turn with it")
 
     # ---- thresholds vs dense
     cmp_sp = args.compare_spacing or (args.spacing if args.dense_full else max(args.spacing, 0.4))
