@@ -4,6 +4,15 @@ Run::
 
     python benchmarks/bench_m3gnet.py CIF [--ion Li] [--points 64] [--naive-points 16]
         [--path MODEL_FOLDER] [--device cpu] [--batch-size N] [--repeat 3] [--threads N]
+    python benchmarks/bench_m3gnet.py CIF --profile [--batch-sizes 4 16 64] [--thread-counts 1 2] [--chgnet]
+
+``--profile`` prints where the time of the batched path goes instead: graph
+building (framework-cached bonds, triples, tensors) against the forward, and the
+forward by stage (bases, embedding, three-body, bond and atom updates of each
+block, readout; torch.profiler ``record_function`` labels), for each batch size
+and thread count, every setting timed in turn on the same positions.  With
+``--chgnet`` it also times CHGNet: its per-structure graph converter against
+its forward.  ``--empty`` removes every ``--ion`` site (the empty framework).
 
 The framework is the structure with its first ``--ion`` site removed.  The naive
 loop is what a straightforward scan does: one ``Structure`` + ASE ``Atoms`` per
@@ -39,6 +48,75 @@ def _naive(framework: Any, ion: str, frac: np.ndarray, calc: Any) -> np.ndarray:
     return np.array(out)
 
 
+def _profile(a, fw, frac) -> None:
+    import time
+
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    from ionnet.potentials import MatglPotential
+
+    pot = MatglPotential(a.path, device=a.device)
+    fwk = pot._prepare(fw, a.ion)
+    pot._graph_inputs(fwk, frac[:2])  # framework graph, basis table, JIT
+    rows = {}
+    for _ in range(a.repeat):
+        for th in a.thread_counts:
+            torch.set_num_threads(th)
+            for bs in a.batch_sizes:
+                tg = tf = 0.0
+                for i in range(0, len(frac), bs):
+                    t = time.perf_counter()
+                    x = pot._graph_inputs(fwk, frac[i:i + bs])
+                    t1 = time.perf_counter()
+                    with torch.inference_mode():
+                        pot._net.energy(*x)
+                    tg += t1 - t
+                    tf += time.perf_counter() - t1
+                rows.setdefault((th, bs), []).append((tg / len(frac), tf / len(frac)))
+    print(f"M3GNet, {len(fw) + 1} atoms with the probe, {len(frac)} positions, median of {a.repeat} rounds")
+    print(f"{'threads':>7} {'batch':>5} {'graph ms/pos':>12} {'forward ms/pos':>14} {'graph share':>11}")
+    for (th, bs), v in rows.items():
+        g, f = np.median([x[0] for x in v]), np.median([x[1] for x in v])
+        print(f"{th:>7} {bs:>5} {1e3 * g:12.2f} {1e3 * f:14.2f} {g / (g + f):11.3f}")
+    # forward by stage, one thread, the middle batch size
+    torch.set_num_threads(a.thread_counts[0])
+    bs = a.batch_sizes[len(a.batch_sizes) // 2]
+    x = pot._graph_inputs(fwk, frac[:bs])
+    with profile(activities=[ProfilerActivity.CPU]) as prof, torch.inference_mode():
+        pot._net.energy(*x)
+    stages = {e.key: e.cpu_time_total for e in prof.key_averages() if e.key.startswith("m3gnet.")}
+    total = sum(stages.values())
+    print(f"forward by stage ({a.thread_counts[0]} thread(s), batch {bs}; % of the staged time):")
+    for k, v in stages.items():
+        print(f"  {k:<28} {100 * v / total:5.1f} %")
+    ops = sorted(((e.self_cpu_time_total, e.key) for e in prof.key_averages() if e.key.startswith("aten::")), reverse=True)
+    tot = sum(t for t, _ in ops)
+    print("  top operators (self time): " + ", ".join(f"{k[6:]} {100 * t / tot:.0f} %" for t, k in ops[:8]))
+    if a.chgnet:
+        from ionnet.potentials import get_potential
+
+        chg = get_potential("chgnet", device=a.device)
+        conv = chg.model.graph_converter
+        chg.energies(fw, a.ion, frac[:2], batch_size=2)
+        tg = tf = 0.0
+        bs = a.batch_sizes[len(a.batch_sizes) // 2]
+        for i in range(0, len(frac), bs):
+            t = time.perf_counter()
+            graphs = []
+            for p in frac[i:i + bs]:
+                st = fw.copy()
+                st.append(a.ion, p)
+                graphs.append(conv(st))
+            t1 = time.perf_counter()
+            with torch.inference_mode():
+                chg.model(graphs, task="e")
+            tg += t1 - t
+            tf += time.perf_counter() - t1
+        print(f"CHGNet ({a.thread_counts[0]} thread(s), batch {bs}): graph converter {1e3 * tg / len(frac):.2f} ms/pos, "
+              f"forward {1e3 * tf / len(frac):.2f} ms/pos, converter share {tg / (tg + tf):.2f}")
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
@@ -53,6 +131,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    ap.add_argument("--profile", action="store_true", help="time graph building and forward stages instead")
+    ap.add_argument("--batch-sizes", type=int, nargs="+", default=[4, 16, 64])
+    ap.add_argument("--thread-counts", type=int, nargs="+", default=[1, 2])
+    ap.add_argument("--chgnet", action="store_true", help="with --profile: CHGNet's converter and forward too")
+    ap.add_argument("--empty", action="store_true", help="remove every --ion site (empty framework)")
     a = ap.parse_args(argv)
 
     import torch
@@ -65,9 +148,15 @@ def main(argv: list[str] | None = None) -> int:
     s = Structure.from_file(a.cif)
     idx = next(i for i, site in enumerate(s) if site.specie.symbol == a.ion)
     fw = s.copy()
-    fw.remove_sites([idx])
+    if a.empty:
+        fw.remove_species([a.ion])
+    else:
+        fw.remove_sites([idx])
     rng = np.random.default_rng(0)
     frac = rng.random((max(a.points, a.naive_points), 3))
+    if a.profile:
+        _profile(a, fw, frac[: a.points])
+        return 0
 
     pot = MatglPotential(a.path, device=a.device, batch_size=a.batch_size)
     base = pot.ase_calculator()

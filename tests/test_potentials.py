@@ -265,6 +265,62 @@ def test_m3gnet_ase_calculator_energy_forces_stress():
     assert stress[0, 0] + 0.5 * stress[2, 2] == pytest.approx(fd, abs=1e-6)
 
 
+@pytest.mark.parametrize("case", list(REF_CASES))
+def test_framework_graph_reproduces_pymatgen_bond_order(case):
+    """Framework bonds built once + probe bonds per node == pymatgen's list for framework + probe, order included.
+
+    The probes include grid nodes on the cell faces (frac 0), where the probe lies below
+    every framework atom and pymatgen's cell list is anchored on the probe.
+    """
+    pytest.importorskip("numba")
+    from ionnet.potentials._m3gnet_graph import FrameworkGraph
+    from ionnet.potentials.m3gnet import _matgl1_edges
+
+    c = REF_CASES[case]
+    lattice = np.array(c["lattice"], dtype=float)
+    cart = np.dot(np.array(c["frac_coords"], dtype=float), lattice)
+    rng = np.random.default_rng(11)
+    grid = np.stack(np.meshgrid(*[np.arange(6) / 6] * 3, indexing="ij"), -1).reshape(-1, 3)
+    probes = np.vstack([np.mod(c["probe_frac"], 1.0), grid, rng.random((40, 3))])
+    src, dst, img, fw_bond, first = FrameworkGraph(cart, lattice, 5.0).bonds(probes)
+    n1 = len(cart) + 1
+    pcs = np.dot(probes, lattice)
+    for g in range(len(probes)):
+        s_, d_, i_ = _matgl1_edges(np.vstack([cart, pcs[g:g + 1]]), lattice, 5.0)
+        sl = slice(first[g], first[g + 1])
+        assert np.array_equal(src[sl] - g * n1, s_) and np.array_equal(dst[sl] - g * n1, d_), (case, probes[g])
+        assert np.array_equal(img[sl], i_), (case, probes[g])
+        assert np.all((fw_bond[sl] >= 0) == ((s_ < n1 - 1) & (d_ < n1 - 1)))
+
+
+def test_triples_kernel_equals_torch_enumeration():
+    """The numba triple enumeration gives the torch one's index lists (matgl 1.x quirks included)."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("numba")
+    from ionnet.potentials._m3gnet_graph import triples
+    from ionnet.potentials._m3gnet_torch import GraphBatch, LegacyM3GNet
+
+    rng = np.random.default_rng(2)
+    src, first, n_nodes = [], [0], 0
+    for g in range(5):
+        n = int(rng.integers(1, 6))
+        deg = rng.integers(0, 5, size=n)
+        src.append(np.repeat(np.arange(n), deg) + n_nodes)
+        first.append(first[-1] + int(deg.sum()))
+        n_nodes += n
+    src = np.concatenate(src)
+    keep = rng.random(len(src)) < 0.7
+    e_graph = np.repeat(np.arange(5), np.diff(first))
+    batch = GraphBatch(torch.zeros(n_nodes, dtype=torch.long), torch.as_tensor(np.stack([src, src])),
+                       torch.zeros(n_nodes, dtype=torch.long), torch.as_tensor(e_graph), 5)
+    net = LegacyM3GNet.__new__(LegacyM3GNet)
+    net.threebody_cutoff = 0.5
+    ref = LegacyM3GNet._triples(net, torch.as_tensor(np.where(keep, 0.0, 1.0)), batch, n_nodes)
+    got = triples(src, np.array(first), keep)
+    for r, x in zip(ref, got):
+        np.testing.assert_array_equal(r.numpy(), x)
+
+
 @needs_m3gnet
 def test_m3gnet_unknown_element(m3gnet, lfp_framework):
     with pytest.raises(ModelError, match="Og"):
@@ -288,6 +344,11 @@ def test_m3gnet_missing_weights(monkeypatch, tmp_path):
     monkeypatch.setattr(m3, "_online", lambda *a, **k: False)
     with pytest.raises(BackendUnavailableError, match="no network.*chgnet"):
         get_potential("m3gnet")
+
+
+def test_m3gnet_threads_argument_checked():
+    with pytest.raises(ModelError, match="threads"):
+        MatglPotential(threads=0)
 
 
 # --------------------------------------------------------------------------- CHGNet

@@ -43,31 +43,36 @@ def stencil(connectivity: int) -> np.ndarray:
 
 
 @njit(cache=True)
-def _find(x, parent, off):
+def _find(x, po):
+    """Root of ``x`` and the periodic image of ``x`` relative to it; compresses the path.
+
+    ``po[y] = (parent, offset_a, offset_b, offset_c)``: parent and offset share one
+    16-byte row, so each step of the walk touches one cache line.
+    """
     # first pass: locate the root and the offset of x relative to it
     r = x
     o0 = 0
     o1 = 0
     o2 = 0
-    while parent[r] != r:
-        o0 += off[r, 0]
-        o1 += off[r, 1]
-        o2 += off[r, 2]
-        r = parent[r]
+    while po[r, 0] != r:
+        o0 += po[r, 1]
+        o1 += po[r, 2]
+        o2 += po[r, 3]
+        r = po[r, 0]
     # second pass: path compression, rewriting each offset to point at the root
     y = x
     c0 = o0
     c1 = o1
     c2 = o2
-    while parent[y] != r and parent[y] != y:
-        nxt = parent[y]
-        n0 = c0 - off[y, 0]
-        n1 = c1 - off[y, 1]
-        n2 = c2 - off[y, 2]
-        parent[y] = r
-        off[y, 0] = c0
-        off[y, 1] = c1
-        off[y, 2] = c2
+    while po[y, 0] != r and po[y, 0] != y:
+        nxt = po[y, 0]
+        n0 = c0 - po[y, 1]
+        n1 = c1 - po[y, 2]
+        n2 = c2 - po[y, 3]
+        po[y, 0] = r
+        po[y, 1] = c0
+        po[y, 2] = c1
+        po[y, 3] = c2
         c0 = n0
         c1 = n1
         c2 = n2
@@ -121,22 +126,33 @@ def _record(root, rank, basis, thr, dirs, cur, ev):
 
 
 @njit(cache=True)
-def _sweep(energies, shape, order, n_active, steps, periodic, is_source):
+def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted):
     na = shape[0]
     nb = shape[1]
     nc = shape[2]
     n = na * nb * nc
     nsteps = steps.shape[0]
+    # Node state is stored in 4x4x4 blocks (64 consecutive rows per block) rather than
+    # row-major: a node's neighbours then mostly share its memory pages, which the
+    # union-find's scattered accesses need (the processing order is unchanged).
+    nbb = (nb + 3) // 4
+    ncb = (nc + 3) // 4
+    ntot = ((na + 3) // 4) * nbb * ncb * 64
 
-    parent = np.arange(n).astype(np.int64)
-    off = np.zeros((n, 3), dtype=np.int32)
-    size = np.ones(n, dtype=np.int32)
-    nxt = np.arange(n).astype(np.int64)  # circular member lists
-    active = np.zeros(n, dtype=np.bool_)
-    rank = np.zeros(n, dtype=np.int8)
-    basis = np.zeros((n, 3, 3), dtype=np.int32)
-    level = np.full(n, np.inf)
-    src = np.zeros(n, dtype=np.bool_)  # per root: component holds a source node
+    # one 16-byte row per node, so that a union-find step touches one cache line:
+    #   child: (parent, image offset a, b, c relative to the parent)
+    #   root:  (itself, size, holds a source node (0/1), rank of its winding basis)
+    po = np.zeros((ntot, 4), dtype=np.int32)
+    for i in range(ntot):
+        po[i, 0] = i
+        po[i, 1] = 1
+    size = po[:, 1]
+    src = po[:, 2]
+    rank = po[:, 3]
+    nxt = np.arange(ntot).astype(np.int32)  # circular member lists
+    active = np.zeros(ntot, dtype=np.bool_)
+    basis = np.zeros((ntot, 3, 3), dtype=np.int32)
+    level = np.full(ntot, np.inf)
 
     thr_src = np.full(3, np.inf)
     thr_any = np.full(3, np.inf)
@@ -146,14 +162,15 @@ def _sweep(energies, shape, order, n_active, steps, periodic, is_source):
     src_rank = 0
 
     for t in range(n_active):
-        v = order[t]
-        ev = energies[v]
+        vf = order[t]
+        ev = e_sorted[t]
+        vi = vf // (nb * nc)
+        vj = (vf // nc) % nb
+        vk = vf % nc
+        v = (((vi >> 2) * nbb + (vj >> 2)) * ncb + (vk >> 2)) * 64 + (((vi & 3) << 4) | ((vj & 3) << 2) | (vk & 3))
         active[v] = True
-        vi = v // (nb * nc)
-        vj = (v // nc) % nb
-        vk = v % nc
-        if is_source[v]:
-            src[v] = True
+        if src_sorted[t]:
+            src[v] = 1
             level[v] = ev
         # v is a fresh singleton: its root and its image relative to it are tracked
         # through the unions below instead of being looked up again for each neighbour
@@ -195,11 +212,11 @@ def _sweep(energies, shape, order, n_active, steps, periodic, is_source):
                 else:
                     uk -= nc
                     s2 = 1
-            u = (ui * nb + uj) * nc + uk
+            u = (((ui >> 2) * nbb + (uj >> 2)) * ncb + (uk >> 2)) * 64 + (((ui & 3) << 4) | ((uj & 3) << 2) | (uk & 3))
             if not active[u]:
                 continue
             # v sits in cell cv relative to its root rv; its neighbour u is then in cell cv + s
-            ru, cu0, cu1, cu2 = _find(u, parent, off)
+            ru, cu0, cu1, cu2 = _find(u, po)
             w0 = cv0 + s0 - cu0
             w1 = cv1 + s1 - cu1
             w2 = cv2 + s2 - cu2
@@ -223,24 +240,28 @@ def _sweep(energies, shape, order, n_active, steps, periodic, is_source):
                     o1 = -w1
                     o2 = -w2
                 # level map: nodes joining a source's component for the first time get level ev
-                if src[big] != src[small]:
-                    other = big if src[small] else small
+                size_small = size[small]
+                src_small = src[small]
+                rank_small = rank[small]
+                if src[big] != src_small:
+                    other = big if src_small else small
                     x = other
                     while True:
                         level[x] = ev
                         x = nxt[x]
                         if x == other:
                             break
-                parent[small] = big
-                off[small, 0] = o0
-                off[small, 1] = o1
-                off[small, 2] = o2
-                size[big] += size[small]
+                po[small, 0] = big  # small's size/src/rank fields become its offset
+                po[small, 1] = o0
+                po[small, 2] = o1
+                po[small, 3] = o2
+                size[big] += size_small
                 tmp = nxt[big]
                 nxt[big] = nxt[small]
                 nxt[small] = tmp
-                src[big] = src[big] or src[small]
-                for q in range(rank[small]):
+                if src_small:
+                    src[big] = 1
+                for q in range(rank_small):
                     _add_to_basis(big, basis[small, q, 0], basis[small, q, 1], basis[small, q, 2], basis, rank)
                 if small == rv:  # v's tree moved under ru: shift v's image accordingly
                     cv0 += o0
@@ -250,9 +271,16 @@ def _sweep(energies, shape, order, n_active, steps, periodic, is_source):
                 root = big
             if rank[root] > any_rank:
                 any_rank = _record(root, rank, basis, thr_any, dir_any, any_rank, ev)
-            if src[root] and rank[root] > src_rank:
+            if src[root] != 0 and rank[root] > src_rank:
                 src_rank = _record(root, rank, basis, thr_src, dir_src, src_rank, ev)
-    return level, thr_src, dir_src, thr_any, dir_any
+    out = np.empty(n)
+    for i in range(na):
+        for j in range(nb):
+            for k in range(nc):
+                out[(i * nb + j) * nc + k] = level[
+                    (((i >> 2) * nbb + (j >> 2)) * ncb + (k >> 2)) * 64 + (((i & 3) << 4) | ((j & 3) << 2) | (k & 3))
+                ]
+    return out, thr_src, dir_src, thr_any, dir_any
 
 
 def sweep(energies: np.ndarray, *, connectivity: int = 6, source=-1, periodic=(True, True, True)):
@@ -290,12 +318,12 @@ def sweep(energies: np.ndarray, *, connectivity: int = 6, source=-1, periodic=(T
     else:
         is_source = np.ascontiguousarray(source, dtype=np.bool_).ravel()
     level, thr_src, dir_src, thr_any, dir_any = _sweep(
-        flat,
+        flat[order],  # energies and source flags in processing order: read in sequence
         np.asarray(e.shape, dtype=np.int64),
         order,
         n_active,
         stencil(connectivity),
         np.asarray(periodic, dtype=np.bool_),
-        is_source,
+        is_source[order],
     )
     return level.reshape(e.shape), thr_src, dir_src, thr_any, dir_any

@@ -155,48 +155,177 @@ class LegacyM3GNet(nn.Module):
         target = edge_first[kgraph[a]] + seg
         return kept[a], kept[b], as_full[a], as_full[b], target
 
+    # ------------------------------------------------------------------ fused weights
+    def _fused(self, like: Tensor) -> list | None:
+        """Per block, the first layers of the two gated MLPs split into node and bond parts.
+
+        ``hstack([v_src, v_dst, e]) @ W.T`` equals ``(v @ W_src.T)[src] + (v @ W_dst.T)[dst]
+        + e @ W_e.T``: the 192-wide products of every bond become 64-wide ones, and
+        the node parts are computed once per atom.  Same weights, same function;
+        only the float32 summation order differs (round-off, ~1e-6 eV).
+        ``None`` if a layer does not have the expected shape (then the plain path runs).
+        """
+        key = (like.dtype, like.device)
+        cache = self.__dict__.setdefault("_fused_cache", {})
+        if key in cache:
+            return cache[key]
+        model = self.potential.model
+        out = []
+        with torch.inference_mode(False), torch.no_grad():  # usable with and without autograd
+            for i in range(model.n_blocks):
+                conv = model.graph_layers[i].conv
+                mlps = (conv.edge_update_func, conv.node_update_func)
+                parts = []
+                for mlp in mlps:
+                    lin_l = [m for m in mlp.layers if isinstance(m, nn.Linear)]
+                    lin_g = [m for m in mlp.gates if isinstance(m, nn.Linear)]
+                    acts_ok = (
+                        len(lin_l) == 3 and len(lin_g) == 3 and len(mlp.layers) == 6 and len(mlp.gates) == 6
+                        and all(isinstance(mlp.layers[k], nn.SiLU) for k in (1, 3, 5))
+                        and all(isinstance(mlp.gates[k], nn.SiLU) for k in (1, 3))
+                        and isinstance(mlp.gates[5], nn.Sigmoid)
+                        and lin_l[0].bias is not None and lin_g[0].bias is not None
+                    )
+                    if not acts_ok:
+                        cache[key] = None
+                        return None
+                    w0 = torch.cat([lin_l[0].weight, lin_g[0].weight]).to(like)  # (2h, 3d)
+                    d = w0.shape[1] // 3
+                    h = lin_l[0].weight.shape[0]
+                    parts.append({
+                        "w_src": w0[:, :d], "w_dst": w0[:, d:2 * d], "w_e": w0[:, 2 * d:].t().contiguous(),
+                        "b0": torch.cat([lin_l[0].bias, lin_g[0].bias]).to(like), "h": h,
+                        "l": [(m.weight.t().contiguous().to(like), m.bias.to(like)) for m in lin_l[1:]],
+                        "g": [(m.weight.t().contiguous().to(like), m.bias.to(like)) for m in lin_g[1:]],
+                    })
+                # node parts of both MLPs in one (N, 4 * 2h) product: [src_e, dst_e, src_n, dst_n]
+                w_node = torch.cat([parts[0]["w_src"], parts[0]["w_dst"], parts[1]["w_src"], parts[1]["w_dst"]])
+                out.append({"w_node": w_node.t().contiguous(), "edge": parts[0], "node": parts[1]})
+        cache[key] = out
+        return out
+
+    @staticmethod
+    def _first_layer(edge: Tensor, p_src: Tensor, p_dst: Tensor, p: dict, src: Tensor, dst: Tensor, inplace: bool) -> Tensor:
+        """First-layer pre-activation of a gated MLP on ``[v_src, v_dst, e]``: (E, 2h)."""
+        if inplace and edge.device.type == "cpu":
+            from ._m3gnet_graph import gather_add
+
+            h0 = edge.new_empty((edge.shape[0], p_src.shape[1]))
+            gather_add(h0.numpy(), (p_src + p["b0"]).numpy(), src.numpy(), p_dst.numpy(), dst.numpy())
+            return h0.addmm_(edge, p["w_e"])
+        h0 = torch.addmm(p["b0"], edge, p["w_e"])
+        return h0 + p_src.index_select(0, src) + p_dst.index_select(0, dst)
+
+    @staticmethod
+    def _gated(h0: Tensor, p: dict, inplace: bool) -> Tensor:
+        """Rest of a gated MLP from its first-layer pre-activation ``h0`` (E, 2h): layers(x) * gates(x)."""
+        import torch.nn.functional as F
+
+        h = p["h"]
+        h0 = F.silu(h0, inplace=inplace)  # strided halves feed the next products directly
+        a, g = h0[:, :h], h0[:, h:]
+        (w1, b1), (w2, b2) = p["l"]
+        a = F.silu(torch.addmm(b1, a, w1), inplace=inplace)
+        a = F.silu(torch.addmm(b2, a, w2), inplace=inplace)
+        (w1, b1), (w2, b2) = p["g"]
+        g = F.silu(torch.addmm(b1, g, w1), inplace=inplace)
+        g = torch.addmm(b2, g, w2)
+        g = g.sigmoid_() if inplace else g.sigmoid()
+        return a.mul_(g) if inplace else a * g
+
     # ------------------------------------------------------------------ forward
-    def forward(self, pos: Tensor, shift: Tensor, batch: GraphBatch) -> Tensor:
+    def geometry(self, pos: Tensor, shift: Tensor, batch: GraphBatch) -> tuple[Tensor, Tensor]:
+        """Bond vectors (E, 3) and lengths (E,), Å, as matgl 1.x computes them."""
+        src, dst = batch.edge_index[0], batch.edge_index[1]
+        bond_vec = pos[dst] + shift - pos[src]
+        return bond_vec, torch.norm(bond_vec, dim=1)
+
+    def forward(self, pos: Tensor, shift: Tensor, batch: GraphBatch, triples: tuple | None = None) -> Tensor:
         """Total energies (G,), eV, of the graphs in ``batch``.
 
         ``pos`` (N, 3) and ``shift`` (E, 3) are Cartesian, Å (see
-        :func:`positions_and_shifts`); gradients flow through both.
+        :func:`positions_and_shifts`); gradients flow through both.  ``triples``
+        (``ka, kb, ia, ib, target`` long tensors, see :meth:`_triples`) may be
+        given when they were enumerated elsewhere (the numba kernel of
+        :mod:`ionnet.potentials._m3gnet_graph`).
         """
+        bond_vec, bond_dist = self.geometry(pos, shift, batch)
+        if triples is None:
+            triples = self._triples(bond_dist.detach(), batch, int(pos.shape[0]))
+        return self.energy(bond_vec, bond_dist, batch, triples)
+
+    def triple_basis(self, bond_vec: Tensor, bond_dist: Tensor, ka: Tensor, kb: Tensor) -> Tensor:
+        """Spherical Bessel x harmonics basis (T, 9) of the triples with true bonds ``ka``, ``kb``."""
+        model = self.potential.model
+        v1, v2 = bond_vec.index_select(0, ka), bond_vec.index_select(0, kb)
+        cos = torch.sum(v1 * v2, dim=1) / (torch.norm(v1, dim=1) * torch.norm(v2, dim=1))
+        cos = cos.clamp(min=-1 + 1e-7, max=1 - 1e-7)
+        return model.basis_expansion(bond_dist.index_select(0, kb), cos, torch.zeros_like(cos))
+
+    def energy(self, bond_vec: Tensor, bond_dist: Tensor, batch: GraphBatch, triples: tuple) -> Tensor:
+        """Total energies (G,), eV, from the bond geometry and the three-body triples."""
         from matgl.utils.cutoff import polynomial_cutoff
+        from torch.profiler import record_function
 
         pot = self.potential
         model = pot.model
         src, dst = batch.edge_index[0], batch.edge_index[1]
-        num_nodes = int(pos.shape[0])
+        num_nodes = int(batch.node_type.shape[0])
         num_bonds = int(src.shape[0])
-        bond_vec = pos[dst] + shift - pos[src]
-        bond_dist = torch.norm(bond_vec, dim=1)
-        rbf = model.bond_expansion(bond_dist)
-
-        ka, kb, ia, ib, target = self._triples(bond_dist.detach(), batch, num_nodes)
-        v1, v2 = bond_vec[ka], bond_vec[kb]
-        cos = torch.sum(v1 * v2, dim=1) / (torch.norm(v1, dim=1) * torch.norm(v2, dim=1))
-        cos = cos.clamp(min=-1 + 1e-7, max=1 - 1e-7)
-        basis = model.basis_expansion(bond_dist[kb], cos, torch.zeros_like(cos))
-        fcut = polynomial_cutoff(bond_dist, self.threebody_cutoff)
-        weights = (fcut[ia] * fcut[ib]).unsqueeze(1)
-        end_atom = dst[ib]
-
-        node, edge, _ = model.embedding(batch.node_type, rbf, None)
+        inplace = not torch.is_grad_enabled()
+        with record_function("m3gnet.bases"):
+            rbf = model.bond_expansion(bond_dist)
+            ka, kb, ia, ib, target = triples[:5]
+            known = triples[5] if len(triples) > 5 else None  # (cached basis rows, mask of triples they fill)
+            if known is None:
+                basis = self.triple_basis(bond_vec, bond_dist, ka, kb)
+            else:
+                rows, mask = known
+                basis = rows.new_empty((ka.shape[0], rows.shape[1]))
+                basis[mask] = rows
+                rest = ~mask
+                if bool(rest.any()):
+                    basis[rest] = self.triple_basis(bond_vec, bond_dist, ka[rest], kb[rest])
+            fcut = polynomial_cutoff(bond_dist, self.threebody_cutoff)
+            weights = (fcut.index_select(0, ia) * fcut.index_select(0, ib)).unsqueeze(1)
+            basis_w = basis * weights  # fixed over the blocks
+            end_atom = dst.index_select(0, ib)
+        with record_function("m3gnet.embedding"):
+            node, edge, _ = model.embedding(batch.node_type, rbf, None)
+        fused = self._fused(edge)
         for i in range(model.n_blocks):
             three = model.three_body_interactions[i]
-            if basis.shape[0]:
-                msg = basis * three.update_network_atom(node)[end_atom] * weights
-                new_bonds = msg.new_zeros((num_bonds, msg.shape[1])).index_add_(0, target, msg)
-                edge = edge + three.update_network_bond(new_bonds)
+            if basis_w.shape[0]:
+                with record_function(f"m3gnet.block{i}.three_body"):
+                    msg = basis_w * three.update_network_atom(node).index_select(0, end_atom)
+                    new_bonds = msg.new_zeros((num_bonds, msg.shape[1])).index_add_(0, target, msg)
+                    edge = edge + three.update_network_bond(new_bonds)
             conv = model.graph_layers[i].conv
-            edge = edge + conv.edge_update_func(torch.hstack([node[src], node[dst], edge])) * conv.edge_weight_func(rbf)
-            mess = conv.node_update_func(torch.hstack([node[src], node[dst], edge])) * conv.node_weight_func(rbf)
-            node = node + torch.zeros_like(node).index_add_(0, dst, mess)  # matgl 1.x: into the destination
-        atomic = model.final_layer(node).reshape(-1)
-        energy = atomic.new_zeros(batch.num_graphs).index_add_(0, batch.node_graph, atomic)
-        energy = pot.data_std * energy + pot.data_mean
-        if pot.element_refs is not None:
-            offset = pot.element_refs.property_offset.to(energy.dtype)
-            energy = energy + energy.new_zeros(batch.num_graphs).index_add_(0, batch.node_graph, offset[batch.node_type])
+            if fused is None:
+                with record_function(f"m3gnet.block{i}.bond_update"):
+                    edge = edge + conv.edge_update_func(torch.hstack([node[src], node[dst], edge])) * conv.edge_weight_func(rbf)
+                with record_function(f"m3gnet.block{i}.atom_update"):
+                    mess = conv.node_update_func(torch.hstack([node[src], node[dst], edge])) * conv.node_weight_func(rbf)
+                    node = node + torch.zeros_like(node).index_add_(0, dst, mess)  # matgl 1.x: into the destination
+                continue
+            f = fused[i]
+            with record_function(f"m3gnet.block{i}.bond_update"):
+                two_h = 2 * f["edge"]["h"]
+                proj = torch.mm(node, f["w_node"]).view(num_nodes, 4, two_h).transpose(0, 1).contiguous()
+                h0 = self._first_layer(edge, proj[0], proj[1], f["edge"], src, dst, inplace)
+                upd = self._gated(h0, f["edge"], inplace)
+                edge = torch.addcmul(edge, upd, conv.edge_weight_func(rbf))
+            with record_function(f"m3gnet.block{i}.atom_update"):
+                h0 = self._first_layer(edge, proj[2], proj[3], f["node"], src, dst, inplace)
+                upd = self._gated(h0, f["node"], inplace)
+                w = conv.node_weight_func(rbf)
+                mess = upd.mul_(w) if inplace else upd * w
+                node = node + torch.zeros_like(node).index_add_(0, dst, mess)  # matgl 1.x: into the destination
+        with record_function("m3gnet.readout"):
+            atomic = model.final_layer(node).reshape(-1)
+            energy = atomic.new_zeros(batch.num_graphs).index_add_(0, batch.node_graph, atomic)
+            energy = pot.data_std * energy + pot.data_mean
+            if pot.element_refs is not None:
+                offset = pot.element_refs.property_offset.to(energy.dtype)
+                energy = energy + energy.new_zeros(batch.num_graphs).index_add_(0, batch.node_graph, offset[batch.node_type])
         return energy

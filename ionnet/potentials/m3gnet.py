@@ -58,8 +58,15 @@ _ALTERNATIVES = (
     f"set {M3GNET_ENV_VAR} to a folder holding {DEFAULT_M3GNET} (model.json, model.pt, state.pt), "
     "pass path=..., or use model='chgnet' (weights ship with the package) or model='bvse' (no weights)"
 )
-# Edges per forward pass used to pick a default batch size.
-_EDGE_BUDGET = {"cpu": 60_000, "cuda": 1_000_000}
+# Bonds per forward pass for the first batch size tried (CPU: measured on LiFePO4, 1 000 bonds per
+# graph; larger passes are slower per node once the bond features leave the caches).
+_EDGE_BUDGET = {"cpu": 16_000, "cuda": 1_000_000}
+# Bytes per bond and per triple of one forward pass (float32 features and index lists, measured with
+# tracemalloc-free accounting of the tensors the forward keeps alive at once), for the memory cap.
+_BYTES_PER_BOND = 3_000
+_BYTES_PER_TRIPLE = 200
+# Fraction of the available memory one forward pass may use.
+_MEMORY_FRACTION = 0.25
 
 
 def _is_model_dir(path: Path) -> bool:
@@ -158,6 +165,9 @@ class _Framework:
     node_type: NDArray[np.int64]  # (N + 1,) indices into model.element_types, probe last
     cutoff: float
     n_edges: int | None = None  # bonds of framework + one probe (batch-size estimate)
+    graph: Any = None  # _m3gnet_graph.FrameworkGraph: framework bonds, built on first use
+    tuned: int | None = None  # batch size measured fastest for this framework
+    basis: Any = None  # three-body basis of framework-framework bond pairs (see _framework_basis)
 
     @property
     def n_atoms(self) -> int:
@@ -242,6 +252,83 @@ def _graph_batch(
     return batch, frac_t, img_t, lat_t
 
 
+def _available_memory_bytes() -> int | None:
+    """``MemAvailable`` of /proc/meminfo (Linux), else None."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+_IDLE_CACHE: list = []  # [(time, cores)] of the last measurement
+_IDLE_TTL_S = 30.0
+
+
+def _cpu_times() -> tuple[float, float] | None:
+    try:
+        with open("/proc/stat") as f:
+            v = [float(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = v[3] + (v[4] if len(v) > 4 else 0.0)  # idle + iowait
+    return sum(v), idle
+
+
+def _idle_cores() -> int:
+    """CPU cores this process may use that other processes leave idle (at least 1).
+
+    Measured from /proc/stat over 50 ms while this process is not computing (cached
+    for 30 s); without /proc, all cores.
+    """
+    import time
+
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - not Linux
+        cores = os.cpu_count() or 1
+    now = time.monotonic()
+    if _IDLE_CACHE and now - _IDLE_CACHE[0][0] < _IDLE_TTL_S:
+        return _IDLE_CACHE[0][1]
+    a = _cpu_times()
+    time.sleep(0.05)
+    b = _cpu_times()
+    if a is None or b is None or b[0] <= a[0]:
+        n = cores
+    else:
+        machine = os.cpu_count() or cores
+        busy = (1.0 - (b[1] - a[1]) / (b[0] - a[0])) * machine  # cores busy with other processes
+        n = max(1, min(cores, int(machine - busy + 0.5)))
+    _IDLE_CACHE[:] = [(now, n)]
+    return n
+
+
+class _torch_threads:
+    """Context manager: torch intra-op threads set to ``n`` (None: unchanged), restored on exit."""
+
+    def __init__(self, n: int | None) -> None:
+        self.n = n
+        self.old: int | None = None
+
+    def __enter__(self) -> "_torch_threads":
+        if self.n is not None:
+            import torch
+
+            self.old = torch.get_num_threads()
+            if self.old != self.n:
+                torch.set_num_threads(self.n)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.n is not None and self.old is not None and self.old != self.n:
+            import torch
+
+            torch.set_num_threads(self.old)
+
+
 class MatglPotential(BasePotential):
     """A matgl potential (M3GNet by default) evaluated energy-only and batched.
 
@@ -254,9 +341,11 @@ class MatglPotential(BasePotential):
     device : str, default "cpu"
         Torch device, e.g. ``"cuda"``.
     batch_size : int, optional
-        Default number of probe positions per forward pass.  ``None`` picks it
-        from the graph size (about 60 000 bonds per pass on CPU, 1e6 on CUDA:
-        ~45 positions for a 28-atom cell on CPU).
+        Default number of probe positions per forward pass.  ``None``: chosen
+        per framework from memory and measured throughput (see Notes).
+    threads : int, optional
+        Torch CPU threads during :meth:`energies` (restored afterwards).  ``None``:
+        the cores this process may use that other processes leave idle, at least 1.
     method : {"auto", "fast", "converter"}, default "auto"
         ``"fast"``: batched matgl 1.x (DGL) M3GNet forward of
         :class:`~ionnet.potentials._m3gnet_torch.LegacyM3GNet` (M3GNet only; the
@@ -292,6 +381,18 @@ class MatglPotential(BasePotential):
 
     Notes
     -----
+    **Batch size.**  Without ``batch_size``, the first pass holds about 16 000
+    bonds on CPU (1e6 on CUDA), capped so that one pass stays under a quarter of
+    the available memory; on CPU the next passes try half and twice that size
+    and the fastest per position is kept for the rest of the framework's
+    positions (more positions per pass are *slower* on a CPU once the bond
+    features leave the caches).  Batching does not change any energy.
+
+    **Threads.**  Two threads on a machine whose cores are already busy run
+    several times slower than one (OpenMP threads wait for each other), so the
+    default uses only the cores other processes leave idle (measured over 50 ms
+    from /proc/stat, at most every 30 s).
+
     The fast path is exact, not an approximation: each probe position gets the
     graph matgl 1.x builds for the structure framework + probe (probe appended
     last, its fractional coordinates wrapped into [0, 1)), and each graph of a
@@ -317,7 +418,11 @@ class MatglPotential(BasePotential):
         dtype: str = "float32",
         potential: Any = None,
         name: str | None = None,
+        threads: int | None = None,
     ) -> None:
+        if threads is not None and (not isinstance(threads, (int, np.integer)) or threads < 1):
+            raise ModelError(f"`threads` must be a positive integer or None (got {threads!r})")
+        self.threads = None if threads is None else int(threads)
         if method not in ("auto", "fast", "converter"):
             raise ModelError(f"`method` must be 'auto', 'fast' or 'converter' (got {method!r})")
         if dtype not in ("float32", "float64"):
@@ -396,30 +501,69 @@ class MatglPotential(BasePotential):
         return "try model='chgnet' or model='bvse'"
 
     def _pick_batch_size(self, fw: _Framework, batch_size: int | None) -> int:
+        """Batch size: explicit, default, the one measured fastest for ``fw``, or from the bond budget."""
         if batch_size is not None:
             return batch_size
         if self.default_batch_size is not None:
             return int(self.default_batch_size)
+        if fw.tuned is not None:
+            return fw.tuned
         if fw.n_edges is None:
             fw.n_edges = len(_matgl1_edges(np.vstack([fw.cart, fw.cart[:1]]), fw.lattice, self.cutoff)[0])
         edges = max(fw.n_edges, 1)
         budget = _EDGE_BUDGET["cuda" if self.device.startswith("cuda") else "cpu"]
-        return int(np.clip(budget // edges, 1, 4096))
+        size = int(np.clip(budget // edges, 1, 4096))
+        # memory cap: bonds and triples (~ (bonds per atom)^2 per atom) of one pass
+        per_atom = edges / (fw.n_atoms + 1)
+        per_graph = edges * _BYTES_PER_BOND + (fw.n_atoms + 1) * per_atom ** 2 * _BYTES_PER_TRIPLE
+        avail = _available_memory_bytes()
+        if avail is not None:
+            size = max(1, min(size, int(_MEMORY_FRACTION * avail // per_graph)))
+        return size
 
     def _energies(self, framework, ion, frac_coords, *, batch_size, progress):
+        import time
+
         from tqdm.auto import tqdm
 
         fw = self._prepare(framework, ion)
         bs = self._pick_batch_size(fw, batch_size)
+        # on CPU, with no size given: time bs/2, bs and 2 bs on the first passes, keep the fastest
+        tune = (
+            batch_size is None and self.default_batch_size is None and fw.tuned is None
+            and self.method == "fast" and not self.device.startswith("cuda") and len(frac_coords) >= 8 * bs
+        )
+        trials = [max(1, bs // 2), bs, 2 * bs] if tune else []
+        speed: dict[int, float] = {}
         out = np.empty(len(frac_coords), dtype=np.float64)
-        with tqdm(total=len(frac_coords), disable=not progress, desc=self.name, unit="pt") as bar:
-            for sl in iter_batches(len(frac_coords), bs):
+        with _torch_threads(self._thread_count()), tqdm(
+            total=len(frac_coords), disable=not progress, desc=self.name, unit="pt"
+        ) as bar:
+            start = 0
+            warm = tune  # the first pass pays one-off costs; not timed
+            while start < len(frac_coords):
+                size = trials[0] if trials and not warm else bs
+                sl = slice(start, min(start + size, len(frac_coords)))
+                t = time.perf_counter()
                 if self.method == "fast":
                     out[sl] = self._batch_fast(fw, frac_coords[sl])
                 else:
                     out[sl] = self._batch_converter(framework, ion, frac_coords[sl])
+                if trials and not warm and sl.stop - sl.start == size:
+                    speed[size] = (time.perf_counter() - t) / size
+                    trials.pop(0)
+                    if not trials:
+                        bs = fw.tuned = min(speed, key=speed.get)
+                        logger.debug("m3gnet batch size %d (s per position: %s)", bs, speed)
+                warm = False
                 bar.update(sl.stop - sl.start)
+                start = sl.stop
         return out
+
+    def _thread_count(self) -> int | None:
+        if self.device.startswith("cuda"):
+            return None
+        return self.threads if self.threads is not None else _idle_cores()
 
     # -- framework preprocessing --------------------------------------------------------
     def _prepare(self, framework: Any, ion: str) -> _Framework:
@@ -439,20 +583,106 @@ class MatglPotential(BasePotential):
     def _batch_fast(self, fw: _Framework, probe_frac: NDArray[np.float64]) -> NDArray[np.float64]:
         import torch
 
-        from ._m3gnet_torch import positions_and_shifts
+        with torch.inference_mode():
+            e = self._net.energy(*self._graph_inputs(fw, probe_frac))
+            return e.detach().to("cpu", torch.float64).numpy().reshape(len(probe_frac))
 
+    def _graph_inputs(self, fw: _Framework, probe_frac: NDArray[np.float64]) -> tuple:
+        """Everything the forward needs for one batch: ``(bond_vec, bond_dist, batch, triples)``.
+
+        Framework bonds come from the framework's cached :class:`FrameworkGraph`;
+        positions and bond vectors are computed as matgl 1.x does (float32).
+        """
+        import torch
+
+        from ._m3gnet_graph import FrameworkGraph, triples
+        from ._m3gnet_torch import GraphBatch, positions_and_shifts
+
+        if fw.graph is None:
+            fw.graph = FrameworkGraph(fw.cart, fw.lattice, self.cutoff)
         probe = probe_frac - np.floor(probe_frac)  # wrap into [0, 1): results are translation invariant
-        fracs = [np.vstack([fw.frac, p[None]]) for p in probe]
-        carts = [np.vstack([fw.cart, np.dot(p[None], fw.lattice)]) for p in probe]
+        nb = len(probe)
+        n1 = fw.n_atoms + 1
+        src, dst, img, fw_bond, first = fw.graph.bonds(probe)
+        frac = np.empty((nb, n1, 3))
+        frac[:, :-1] = fw.frac
+        frac[:, -1] = probe
         dev = torch.device(self.device)
         dtype = self.potential.data_mean.dtype
         with torch.inference_mode():
-            batch, frac, img, lat = _graph_batch(
-                fw.node_type, fracs, carts, [fw.lattice] * len(probe), self.cutoff, device=dev, dtype=dtype
+            batch = GraphBatch(
+                node_type=torch.as_tensor(np.tile(fw.node_type, nb), device=dev),
+                edge_index=torch.as_tensor(np.stack([src, dst]), device=dev),
+                node_graph=torch.arange(nb, device=dev).repeat_interleave(n1),
+                edge_graph=torch.as_tensor(np.repeat(np.arange(nb), np.diff(first)), device=dev),
+                num_graphs=nb,
             )
-            pos, shift = positions_and_shifts(frac, img, lat, batch)
-            e = self._net(pos, shift, batch)
-            return e.detach().to("cpu", torch.float64).numpy().reshape(len(probe))
+            lat = torch.as_tensor(fw.lattice, dtype=dtype, device=dev).expand(nb, 3, 3)
+            pos, shift = positions_and_shifts(
+                torch.as_tensor(frac.reshape(-1, 3), dtype=dtype, device=dev),
+                torch.as_tensor(img, dtype=dtype, device=dev), lat, batch,
+            )
+            bond_vec, bond_dist = self._net.geometry(pos, shift, batch)
+            keep = (bond_dist <= self.threebody_cutoff).cpu().numpy()
+            ka, kb, ia, ib, target = triples(src, first, keep)
+            tri = tuple(torch.as_tensor(t, device=dev) for t in (ka, kb, ia, ib, target))
+            # triples of two framework bonds: basis from the framework's table
+            if fw.basis is None:
+                fw.basis = self._framework_basis(fw)
+            table, local, offset, size = fw.basis
+            fa, fb = fw_bond[ka], fw_bond[kb]
+            mask = (fa >= 0) & (fb >= 0)
+            la, lb = local[np.maximum(fa, 0)], local[np.maximum(fb, 0)]
+            mask &= (la >= 0) & (lb >= 0)
+            c = fw.graph.fw_center[fa[mask]]
+            rows = table.index_select(0, torch.as_tensor(offset[c] + la[mask] * size[c] + lb[mask], device=dev))
+            tri = tri + ((rows, torch.as_tensor(mask, device=dev)),)
+        return bond_vec, bond_dist, batch, tri
+
+    def _framework_basis(self, fw: _Framework) -> tuple:
+        """Three-body basis of every ordered pair of short framework bonds with the same centre.
+
+        Returns ``(table, local, offset, size)``: the basis of bonds ``p``, ``q`` of
+        centre ``c`` (framework-bond ids) is ``table[offset[c] + local[p] * size[c] + local[q]]``;
+        ``local`` is -1 for bonds longer than the three-body cutoff.  The geometry is
+        computed as in the forward (float32), so the rows equal what the forward would compute.
+        """
+        import torch
+
+        from ._m3gnet_torch import GraphBatch, positions_and_shifts
+
+        g = fw.graph
+        n = fw.n_atoms
+        dev = torch.device(self.device)
+        dtype = self.potential.data_mean.dtype
+        with torch.inference_mode():
+            one = GraphBatch(
+                node_type=torch.as_tensor(fw.node_type[:n], device=dev),
+                edge_index=torch.as_tensor(np.stack([g.fw_center, g.fw_atom]), device=dev),
+                node_graph=torch.zeros(n, dtype=torch.long, device=dev),
+                edge_graph=torch.zeros(len(g.fw_center), dtype=torch.long, device=dev),
+                num_graphs=1,
+            )
+            lat = torch.as_tensor(fw.lattice, dtype=dtype, device=dev)[None]
+            pos, shift = positions_and_shifts(
+                torch.as_tensor(fw.frac, dtype=dtype, device=dev), torch.as_tensor(g.fw_img, dtype=dtype, device=dev),
+                lat, one,
+            )
+            vec, dist = self._net.geometry(pos, shift, one)
+            kept = (dist <= self.threebody_cutoff).cpu().numpy()
+            local = np.full(len(kept), -1, dtype=np.int64)
+            size = np.zeros(n, dtype=np.int64)
+            members = []
+            for c in range(n):
+                ids = np.flatnonzero(kept[g.cstart[c]:g.cstart[c + 1]]) + g.cstart[c]
+                local[ids] = np.arange(len(ids))
+                size[c] = len(ids)
+                members.append(ids)
+            offset = np.concatenate([[0], np.cumsum(size ** 2)[:-1]]).astype(np.int64)
+            pa = np.concatenate([np.repeat(m, len(m)) for m in members]) if members else np.zeros(0, np.int64)
+            pb = np.concatenate([np.tile(m, len(m)) for m in members]) if members else np.zeros(0, np.int64)
+            table = self._net.triple_basis(vec, dist, torch.as_tensor(pa, device=dev), torch.as_tensor(pb, device=dev))
+        return table, local, offset, size
 
     def ase_calculator(self) -> Any:
         """An ASE calculator with this model's energies, plus forces and stress.
