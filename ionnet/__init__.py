@@ -9,20 +9,26 @@ imported lazily, inside the functions that need them.
 from __future__ import annotations
 
 import importlib
+from types import ModuleType
 from typing import Any
 
+from ._version import __version__
 from .analysis import PercolationResult, PercolationSet, SiteGraph, analyze
 from .errors import (
     BackendUnavailableError,
+    DataError,
+    ExportError,
     GridError,
     IonnetError,
     ModelError,
+    RenderError,
     ResourceError,
+    ScanError,
+    ScreenError,
     StructureError,
+    TaskTimeout,
 )
 from .grid import EnergyGrid, load_grids, save_grids
-
-__version__ = "0.1.0"
 
 __all__ = [
     "EnergyGrid",
@@ -36,9 +42,15 @@ __all__ = [
     "IonnetError",
     "GridError",
     "StructureError",
-    "BackendUnavailableError",
     "ModelError",
+    "ScanError",
+    "ScreenError",
+    "DataError",
+    "ExportError",
+    "RenderError",
+    "BackendUnavailableError",
     "ResourceError",
+    "TaskTimeout",
     "__version__",
 ]
 
@@ -51,13 +63,14 @@ _LAZY = {
     "io": ("ionnet.io", None),
     "screen": ("ionnet.screen", None),
     "descriptors": ("ionnet.descriptors", None),
+    "data": ("ionnet.data", None),
 }
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         mod_name, attr = _LAZY[name]
-        mod = importlib.import_module(mod_name)
+        mod: ModuleType = importlib.import_module(mod_name)
         return mod if attr is None else getattr(mod, attr)
     raise AttributeError(f"module 'ionnet' has no attribute {name!r}")
 

@@ -91,7 +91,7 @@ def xi_from_fv(fvc: ArrayLike, fvd: ArrayLike) -> Any:
     fvc = np.asarray(fvc, dtype=np.float64)
     fvd = np.asarray(fvd, dtype=np.float64)
     if np.any(fvc < 0) or np.any(fvd < 0):
-        raise ValueError(f"free volumes must be >= 0 (got FVc={fvc}, FVd={fvd})")
+        raise GridError(f"free volumes must be >= 0 (got FVc={fvc}, FVd={fvd})")
     with np.errstate(divide="ignore"):
         out = logistic(10.0 * (np.log10(fvc) + 2.0)) * logistic(10.0 * (np.log10(fvd) + 1.15))
     out = np.asarray(out, dtype=np.float64)
@@ -120,7 +120,7 @@ def per_map_results(result: Any) -> list:
 def _thresholds(t: ArrayLike) -> NDArray[np.float64]:
     ts = np.atleast_1d(np.asarray(t, dtype=np.float64))
     if ts.ndim != 1 or not np.all(np.isfinite(ts)):
-        raise ValueError(f"`thresholds` must be finite energies in eV (got {t!r})")
+        raise GridError(f"`thresholds` must be finite energies in eV (got {t!r})")
     return ts
 
 
@@ -234,7 +234,7 @@ def fv_connected(result: Any, t: ArrayLike, *, method: str = "supercell") -> Any
         for m in maps[1:]:
             lev = np.minimum(lev, _supercell_levels(m, t_max))
     else:
-        raise ValueError(f"`method` must be 'supercell' or 'cell' (got {method!r})")
+        raise GridError(f"`method` must be 'supercell' or 'cell' (got {method!r})")
     srt = np.sort(lev, axis=None)
     fv = np.searchsorted(srt, ts, side="left") / srt.size  # strict <
     return float(fv[0]) if np.ndim(t) == 0 else fv
@@ -274,8 +274,8 @@ def xi(result: Any, *, thresholds: Sequence[float] = XI_THRESHOLDS, method: str 
     Examples
     --------
     >>> import numpy as np, ionnet
-    >>> x = np.arange(10) / 10
-    >>> E = 0.2 * np.cos(2 * np.pi * x)[:, None, None] + np.zeros((10, 10, 10))  # flat in b, c
+    >>> from ionnet.data import cosine_field
+    >>> E = cosine_field((10, 10, 10), (0.2, 0.0, 0.0))  # flat in b, c
     >>> r = ionnet.analyze(E, lattice=np.eye(3) * 5.0)
     >>> xi_components(r)["fvc"], xi_components(r)["fvd"]  # all nodes below 0.46 eV, connected in 3D
     (1.0, 1.0)
@@ -312,10 +312,8 @@ def descriptor_row(result: Any, thresholds: Iterable[float] = (0.5, 0.9, 1.5)) -
     Examples
     --------
     >>> import numpy as np, ionnet
-    >>> x = np.arange(8) / 8
-    >>> E = 0.1 * np.cos(2 * np.pi * x)[:, None, None] + 0.3 * np.cos(2 * np.pi * x)[None, :, None] \\
-    ...     + 0.5 * np.cos(2 * np.pi * x)[None, None, :]
-    >>> row = descriptor_row(ionnet.analyze(E, lattice=np.eye(3) * 5.0))
+    >>> from ionnet.data import cosine_field
+    >>> row = descriptor_row(ionnet.analyze(cosine_field((8, 8, 8), (0.1, 0.3, 0.5)), lattice=np.eye(3) * 5.0))
     >>> round(row["mpe"], 6), round(row["e2d"], 6), round(row["e3d"], 6), row["grid_shape"]
     (0.2, 0.6, 1.0, [8, 8, 8])
     """

@@ -39,8 +39,10 @@ from .errors import (
     IonnetError,
     ModelError,
     ResourceError,
+    ScanError,
     StructureError,
 )
+from ._version import __version__
 from .grid import EnergyGrid
 
 __all__ = [
@@ -88,20 +90,7 @@ BYTES_PER_NODE = 120
 _CHECKPOINT_FORMAT = 1
 
 
-class ScanError(IonnetError, ValueError):
-    """A scan option is invalid (bad ``framework``, ``batch_size``, checkpoint of another scan...)."""
-
-
 # ----------------------------------------------------------------------------- helpers
-def _version() -> str:
-    try:
-        from . import __version__
-
-        return __version__
-    except ImportError:  # pragma: no cover
-        return "unknown"
-
-
 def _element(symbol: Any, what: str = "`ion`") -> str:
     from pymatgen.core import Element
 
@@ -936,7 +925,7 @@ def _prepare(structure, ion: str, framework: str, order: bool):
         site = s[fw_dis[0]]
         raise StructureError(
             f"{_formula(s)} is disordered on {len(fw_dis)} framework site(s) (e.g. site {fw_dis[0]}: "
-            f"{site.species}); pass order=True (CLI: --order) to build an ordered approximant"
+            f"{site.species}); pass order=True to build an ordered approximant"
         )
     if mobile_dis and not fw_dis and framework == "empty":
         pass  # the partially occupied mobile-ion sites are removed anyway
@@ -1236,7 +1225,7 @@ def scan(
                 "map_setup_s": stats["setup_s"],
                 "potential_s": stats["potential_s"],
             },
-            "ionnet_version": _version(),
+            "ionnet_version": __version__,
         }
         if not np.isfinite(energies).any():
             raise ModelError(f"potential {name!r} returned no finite energy for map {j + 1}")

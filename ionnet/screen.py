@@ -40,7 +40,7 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .errors import BackendUnavailableError, IonnetError, StructureError
+from .errors import BackendUnavailableError, GridError, IonnetError, ScanError, ScreenError, StructureError, TaskTimeout
 
 __all__ = [
     "screen",
@@ -116,7 +116,7 @@ def _from_csv(path: str, path_column: str, id_column: str | None) -> list[tuple[
         if path_column not in cols:
             raise StructureError(
                 f"CSV {path} has no column {path_column!r} (columns: {', '.join(cols)}); "
-                "name the column of structure paths with --path-column"
+                "name the column of structure paths with `path_column`"
             )
         if id_column is not None and id_column not in cols:
             raise StructureError(f"CSV {path} has no id column {id_column!r} (columns: {', '.join(cols)})")
@@ -255,7 +255,7 @@ def _resolve_task(task: Any) -> Callable:
     if callable(task):
         return task
     if not isinstance(task, str) or ":" not in task:
-        raise ValueError(f"`task` must be a callable or 'module:function' / 'file.py:function' (got {task!r})")
+        raise ScreenError(f"`task` must be a callable or 'module:function' / 'file.py:function' (got {task!r})")
     if task in _TASKS:
         return _TASKS[task]
     mod_name, _, fn = task.rpartition(":")
@@ -264,7 +264,7 @@ def _resolve_task(task: Any) -> Callable:
         name = "_ionnet_task_" + hashlib.sha256(path.encode()).hexdigest()[:12]
         spec = importlib.util.spec_from_file_location(name, path)
         if spec is None or spec.loader is None:
-            raise ValueError(f"cannot load task file {path}")
+            raise ScreenError(f"cannot load task file {path}")
         mod = importlib.util.module_from_spec(spec)
         sys.modules[name] = mod
         spec.loader.exec_module(mod)
@@ -273,7 +273,7 @@ def _resolve_task(task: Any) -> Callable:
     try:
         f = getattr(mod, fn)
     except AttributeError:
-        raise ValueError(f"task {task!r}: {mod_name} has no function {fn!r}") from None
+        raise ScreenError(f"task {task!r}: {mod_name} has no function {fn!r}") from None
     _TASKS[task] = f
     return f
 
@@ -549,10 +549,6 @@ def _save_grids(grids: Any, path: str) -> None:
         grids.save(path)
 
 
-class TaskTimeout(IonnetError, TimeoutError):
-    """A structure took longer than ``timeout_s`` (stored as a failed row)."""
-
-
 class _alarm:
     """Raise :class:`TaskTimeout` after ``seconds`` (SIGALRM; main thread of a POSIX process only)."""
 
@@ -717,7 +713,7 @@ _UPSERT = (
 def _connect(db: str | os.PathLike, *, create: bool = True) -> sqlite3.Connection:
     path = os.fspath(db)
     if not create and not os.path.exists(path):
-        raise IonnetError(f"results database not found: {path} (run 'ionnet screen ... --db {path}' first)")
+        raise ScreenError(f"results database not found: {path}; screen structures into it first")
     parent = os.path.dirname(os.path.abspath(path))
     os.makedirs(parent, exist_ok=True)
     con = sqlite3.connect(path, timeout=60.0, isolation_level=None)  # autocommit; explicit BEGIN below
@@ -730,13 +726,13 @@ def _connect(db: str | os.PathLike, *, create: bool = True) -> sqlite3.Connectio
         else:
             ok = con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='results'").fetchone()
             if not ok:
-                raise IonnetError(f"{path} is not an ionnet screening database (no 'results' table)")
+                raise ScreenError(f"{path} is not an ionnet screening database (no 'results' table)")
         ver = con.execute("SELECT value FROM ionnet_meta WHERE key='schema_version'").fetchone()
         if ver and int(ver[0]) > SCHEMA_VERSION:
-            raise IonnetError(f"{path} was written by a newer ionnet (schema {ver[0]} > {SCHEMA_VERSION}); upgrade ionnet")
+            raise ScreenError(f"{path} was written by a newer ionnet (schema {ver[0]} > {SCHEMA_VERSION}); upgrade ionnet")
     except sqlite3.DatabaseError as e:
         con.close()
-        raise IonnetError(f"cannot open results database {path}: {e}") from None
+        raise ScreenError(f"cannot open results database {path}: {e}") from None
     return con
 
 
@@ -746,7 +742,7 @@ def _now() -> str:
 
 def _record(con: sqlite3.Connection, row: dict, settings: ScreenSettings, settings_hash: str) -> None:
     """Store one result in its own transaction (the only writer is the parent process)."""
-    from . import __version__
+    from ._version import __version__
 
     d = row.get("descriptors") or {}
     now = _now()
@@ -798,7 +794,7 @@ def _record(con: sqlite3.Connection, row: dict, settings: ScreenSettings, settin
             if "locked" not in str(e) and "busy" not in str(e):
                 raise
             time.sleep(0.1 * (attempt + 1))
-    raise IonnetError(f"results database stayed locked; could not store {row['structure_id']}")
+    raise ScreenError(f"results database stayed locked; could not store {row['structure_id']}")
 
 
 def _existing_status(con: sqlite3.Connection, settings: ScreenSettings, settings_hash: str) -> dict[str, str]:
@@ -821,7 +817,7 @@ def _mp_context(name: str | None):
     if name is None:
         name = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     if name not in ("spawn", "forkserver"):
-        raise ValueError(f"`mp_context` must be 'spawn' or 'forkserver' (got {name!r}); fork is unsafe with torch")
+        raise ScreenError(f"`mp_context` must be 'spawn' or 'forkserver' (got {name!r}); fork is unsafe with torch")
     return mp.get_context(name)
 
 
@@ -932,11 +928,11 @@ class ScreenSummary:
             lines.append(f"computed {n}: {self.n_ok} ok, {self.n_failed} failed in {self.elapsed_s:.1f} s "
                          f"({n / max(self.elapsed_s, 1e-9) * 3600:.0f} structures/h)")
         else:
-            lines.append("nothing to compute (use --retry-failed to recompute failed rows)")
+            lines.append("nothing to compute (failed rows are kept; retry_failed=True recomputes them)")
         for sid, err in self.failures[:20]:
             lines.append(f"  failed {sid}: {err}")
         if len(self.failures) > 20:
-            lines.append(f"  ... {len(self.failures) - 20} more failures (ionnet rank --db {self.db} --failed)")
+            lines.append(f"  ... {len(self.failures) - 20} more failures, stored in {self.db}")
         return "\n".join(lines)
 
 
@@ -1032,9 +1028,7 @@ def screen(
     ...     _ = open(os.path.join(d, f"s{i}.cif"), "w").write(f"# amplitude {a}\\n")
     >>> def cosine_task(path, settings):            # a stand-in for ionnet.scan
     ...     a = float(open(path).read().split()[-1])
-    ...     x = np.arange(8) / 8
-    ...     c = np.cos(2 * np.pi * x)
-    ...     E = a * (c[:, None, None] + 2 * c[None, :, None] + 3 * c[None, None, :])
+    ...     E = ionnet.data.cosine_field((8, 8, 8), (a, 2 * a, 3 * a))
     ...     return ionnet.EnergyGrid(E, np.eye(3) * 4.0)
     >>> s = screen(d, os.path.join(d, "r.sqlite"), model="toy", task=cosine_task)
     >>> s.n_ok, s.n_failed
@@ -1044,18 +1038,18 @@ def screen(
     """
     t_start = time.perf_counter()
     if workers is None or int(workers) < 1:
-        raise ValueError(f"`workers` must be >= 1 (got {workers!r})")
+        raise ScreenError(f"`workers` must be >= 1 (got {workers!r})")
     if shape is None and not (isinstance(spacing, (int, float)) and spacing > 0):
-        raise ValueError(f"`spacing` must be > 0 Å (got {spacing!r})")
+        raise GridError(f"`spacing` must be > 0 Å (got {spacing!r})")
     if framework not in ("vacancy", "empty"):
-        raise ValueError(f"`framework` must be 'vacancy' or 'empty' (got {framework!r})")
+        raise ScanError(f"`framework` must be 'vacancy' or 'empty' (got {framework!r})")
     if connectivity not in (6, 18, 26):
-        raise ValueError(f"`connectivity` must be 6, 18 or 26 (got {connectivity!r})")
+        raise GridError(f"`connectivity` must be 6, 18 or 26 (got {connectivity!r})")
     thresholds = [float(t) for t in thresholds]
     if not all(math.isfinite(t) for t in thresholds):
-        raise ValueError(f"`thresholds` must be finite energies in eV (got {thresholds!r})")
+        raise GridError(f"`thresholds` must be finite energies in eV (got {thresholds!r})")
     if timeout_s is not None and not timeout_s > 0:
-        raise ValueError(f"`timeout_s` must be > 0 seconds or None (got {timeout_s!r})")
+        raise ScreenError(f"`timeout_s` must be > 0 seconds or None (got {timeout_s!r})")
     if task is not None and not callable(task):
         _resolve_task(task)  # fail early on a bad 'module:function'
 
@@ -1240,7 +1234,7 @@ def rank(
         (at ``fv_threshold``) and the stored columns.
     """
     if by not in RANK_KEYS:
-        raise ValueError(f"`by` must be one of {', '.join(RANK_KEYS)} (got {by!r})")
+        raise ScreenError(f"`by` must be one of {', '.join(RANK_KEYS)} (got {by!r})")
     rows = read_results(db, model=model, ion=ion, settings_hash=settings_hash, status="ok")
     for r in rows:
         r["fv"] = _fv_at(r, fv_threshold)

@@ -31,7 +31,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .errors import IonnetError, StructureError
+from .errors import BackendUnavailableError, DataError, StructureError
 
 __all__ = [
     "spearman",
@@ -72,7 +72,7 @@ def _clean(x: ArrayLike, y: ArrayLike) -> tuple[NDArray, NDArray]:
     x = np.asarray(x, dtype=np.float64).ravel()
     y = np.asarray(y, dtype=np.float64).ravel()
     if x.shape != y.shape:
-        raise ValueError(f"inputs must have the same length (got {x.size} and {y.size})")
+        raise DataError(f"inputs must have the same length (got {x.size} and {y.size})")
     ok = ~(np.isnan(x) | np.isnan(y))
     return x[ok], y[ok]
 
@@ -165,7 +165,7 @@ def top_fraction(scores: ArrayLike, labels: ArrayLike, frac: float = 0.1) -> flo
     0.1
     """
     if not 0 < frac <= 1:
-        raise ValueError(f"`frac` must be in (0, 1] (got {frac!r})")
+        raise DataError(f"`frac` must be in (0, 1] (got {frac!r})")
     s, lab = _clean(scores, labels)
     if s.size == 0:
         return float("nan")
@@ -222,9 +222,9 @@ def parse_conductivity(text: str) -> tuple[float, bool]:
     try:
         v = float(t)
     except ValueError:
-        raise ValueError(f"cannot parse conductivity {text!r} (expected a number in S/cm or '<bound')") from None
+        raise DataError(f"cannot parse conductivity {text!r} (expected a number in S/cm or '<bound')") from None
     if not v > 0:
-        raise ValueError(f"conductivity must be > 0 S/cm (got {text!r})")
+        raise DataError(f"conductivity must be > 0 S/cm (got {text!r})")
     return v, censored
 
 
@@ -268,7 +268,7 @@ def load_obelix(data_dir: str | os.PathLike) -> list[ObelixEntry]:
     data_dir = os.fspath(data_dir)
     path = os.path.join(data_dir, "obelix.csv")
     if not os.path.exists(path):
-        raise IonnetError(f"{path} not found: `data` must be the OBELiX folder holding obelix.csv and cifs/")
+        raise DataError(f"{path} not found: `data` must be the OBELiX folder holding obelix.csv and cifs/")
     out = []
     with open(path, newline="") as f:
         for row in csv.DictReader(f):
@@ -292,7 +292,7 @@ def classify_disorder(cif: str | os.PathLike, ion: str = "Li") -> str:
     try:
         from pymatgen.core import Structure
     except ImportError as e:  # pragma: no cover
-        raise IonnetError("pymatgen is needed to read CIFs: pip install 'ionnet[structures]'") from e
+        raise BackendUnavailableError("pymatgen is needed to read CIFs: pip install 'ionnet[structures]'") from e
     import warnings
 
     try:
@@ -326,7 +326,7 @@ class Plan:
 def plan_obelix(entries: Sequence[ObelixEntry], *, ion: str = "Li", disordered: str = "order") -> Plan:
     """Sort entries by disorder class; ``disordered='skip'`` leaves framework-disordered ones out."""
     if disordered not in DISORDERED_MODES:
-        raise ValueError(f"`disordered` must be one of {', '.join(DISORDERED_MODES)} (got {disordered!r})")
+        raise DataError(f"`disordered` must be one of {', '.join(DISORDERED_MODES)} (got {disordered!r})")
     plan = Plan({e.id: e for e in entries}, {"ordered": [], "ion": [], "framework": []})
     for e in sorted(entries, key=lambda e: e.id):
         if e.cif is None:
@@ -341,7 +341,7 @@ def plan_obelix(entries: Sequence[ObelixEntry], *, ion: str = "Li", disordered: 
             plan.unscored[e.id] = f"unreadable CIF: {err}"
             continue
         if kind == "framework" and disordered == "skip":
-            plan.unscored[e.id] = "framework disorder (--disordered skip)"
+            plan.unscored[e.id] = "framework disorder (disordered='skip')"
             continue
         plan.groups[kind].append(e.id)
     return plan
@@ -540,7 +540,7 @@ def _plots(out_dir: str, tag: str, records: list[dict], names: list[str]) -> lis
 
 def _framework_for(model: str, framework: str) -> str:
     if framework not in ("auto", "vacancy", "empty"):
-        raise ValueError(f"`framework` must be 'auto', 'vacancy' or 'empty' (got {framework!r})")
+        raise DataError(f"`framework` must be 'auto', 'vacancy' or 'empty' (got {framework!r})")
     if framework != "auto":
         return framework
     return "empty" if os.path.basename(str(model).rstrip("/")).lower().startswith("bvse") else "vacancy"
@@ -648,7 +648,7 @@ def validate(
     models = [m.strip() for m in models if m.strip()]
     _framework_for("x", framework)  # check the choice before any work
     if not models:
-        raise ValueError("`models` must name at least one potential, e.g. ['bvse']")
+        raise DataError("`models` must name at least one potential, e.g. ['bvse']")
     if subset_models is None:
         subset_models = [m for m in models if m != "bvse"] if subset else []
     subset_models = [m for m in subset_models if m in models]
@@ -661,7 +661,7 @@ def validate(
     subset_ids = scorable
     if subset:
         if subset_from not in ("scorable", "ordered"):
-            raise ValueError(f"`subset_from` must be 'scorable' or 'ordered' (got {subset_from!r})")
+            raise DataError(f"`subset_from` must be 'scorable' or 'ordered' (got {subset_from!r})")
         pool = [i for i in scorable if subset_from == "scorable" or group_of[i] == "ordered"]
         perm = np.random.default_rng(seed).permutation(np.array(pool, dtype=object))
         subset_ids = sorted(str(x) for x in perm[: int(subset)])

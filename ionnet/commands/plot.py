@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..analysis import analyze
     from ..render import fv_plot, level_histogram, slice_plot
-    from ..render.scene import RenderError
+    from ..errors import RenderError
 
     ext = os.path.splitext(args.output)[1].lower()
     if ext not in (".png", ".pdf", ".svg", ".jpg", ".jpeg"):

@@ -46,7 +46,7 @@ def register(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..analysis import analyze
     from ..render import components, export_html, pathways, save
-    from ..render.scene import RenderError
+    from ..errors import RenderError
 
     if not args.output and not args.html:
         raise RenderError("nothing to write: give -o PICTURE.png and/or --html FILE.html")

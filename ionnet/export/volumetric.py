@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import IonnetError
+from ..errors import ExportError
 
 __all__ = [
     "write_volumetric",
@@ -58,10 +58,6 @@ _SUFFIX = {
     ".vts": "vts",
     ".vti": "vti",
 }
-
-
-class ExportError(IonnetError, ValueError):
-    """An export was asked for in a way that cannot work (format, field, threshold)."""
 
 
 def infer_format(path: str | os.PathLike, fmt: str | None = None) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import BackendUnavailableError, IonnetError
+from ..errors import BackendUnavailableError, RenderError
 
 __all__ = [
     "RenderError",
@@ -39,10 +39,6 @@ _COMPONENT_COLORS = [
     "#aec7e8", "#98df8a", "#ffbb78", "#c5b0d5", "#c49c94", "#f7b6d2", "#9edae5", "#dbdb8d",
 ]
 MAX_SUPERCELL_CELLS = 64
-
-
-class RenderError(IonnetError, ValueError):
-    """A render was asked for with unusable options (thresholds, supercell, output path)."""
 
 
 # ----------------------------------------------------------------------------- setup
