@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from ionnet import BackendUnavailableError, EnergyGrid, ModelError, StructureError
+from ionnet.data import cosine_field
 
 HERE = os.path.abspath(__file__)
 TASK = f"{HERE}:analytic_task"
@@ -56,8 +57,7 @@ def analytic_task(path: str, settings: dict):
         raise BackendUnavailableError("pip install the-model")
     time.sleep(float(p.get("delay", 0)))
     a = float(p["amplitude"])
-    c = np.cos(2 * np.pi * np.arange(8) / 8)
-    E = a * (c[:, None, None] + 2 * c[None, :, None] + 3 * c[None, None, :])
+    E = cosine_field((8, 8, 8), (a, 2 * a, 3 * a))
     if "pocket" in p:  # nothing percolates: one low pocket, the rest forbidden
         E = np.full((8, 8, 8), np.inf)
         E[3:5, 3:5, 3:5] = 0.0
@@ -451,12 +451,3 @@ def test_screen_cli_summary_json(folder, tmp_path):
     assert (d["n_ok"], d["n_failed"], d["n_inputs"]) == (6, 0, 6)
     res = _cli(["screen", str(tmp_path / "nothing_here"), "--db", str(tmp_path / "r.sqlite"), "--task", TASK])
     assert res.returncode == 1 and res.stderr.startswith("ionnet: error:")
-
-
-def test_doctests():
-    import doctest
-
-    import ionnet.screen
-
-    failures, _ = doctest.testmod(ionnet.screen, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert failures == 0
