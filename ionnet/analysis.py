@@ -10,54 +10,13 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .errors import GridError
+from .core.windings import canonical_basis
+from .errors import ExportError, GridError
 from .grid import EnergyGrid
 
 __all__ = ["analyze", "PercolationResult", "PercolationSet", "SiteGraph"]
 
 logger = logging.getLogger(__name__)
-
-
-def _reduce(v: NDArray[np.int64]) -> list[int]:
-    """Divide an integer winding vector by the gcd of its components; first non-zero positive."""
-    v = np.asarray(v, dtype=np.int64)
-    g = np.gcd.reduce(np.abs(v)) if np.any(v) else 1
-    v = v // max(int(g), 1)
-    nz = np.flatnonzero(v)
-    if nz.size and v[nz[0]] < 0:
-        v = -v
-    return [int(x) for x in v]
-
-
-def _canonical_basis(vectors: NDArray[np.int64]) -> list[list[int]]:
-    """Canonical integer basis of the span of winding vectors.
-
-    The reduced row echelon form (exact, over the rationals), each row scaled
-    to coprime integers: the same span always prints the same way, e.g.
-    ``[[1, 0, 0], [0, 1, 0]]`` rather than ``[[1, 1, 0], [0, 1, 0]]``.
-    """
-    from fractions import Fraction
-
-    rows = [[Fraction(int(x)) for x in v] for v in vectors if np.any(v)]
-    out: list[list[Fraction]] = []
-    col = 0
-    while rows and col < 3:
-        piv = next((r for r in rows if r[col] != 0), None)
-        if piv is None:
-            col += 1
-            continue
-        rows.remove(piv)
-        piv = [x / piv[col] for x in piv]
-        rows = [[a - r[col] * b for a, b in zip(r, piv)] for r in rows]
-        out = [[a - o[col] * b for a, b in zip(o, piv)] for o in out]
-        out.append(piv)
-        rows = [r for r in rows if any(r)]
-        col += 1
-    ints = []
-    for r in out:
-        den = np.lcm.reduce([x.denominator for x in r])
-        ints.append(_reduce(np.array([int(x * den) for x in r])))
-    return ints
 
 
 def _fraction_at_or_below(sorted_levels: NDArray[np.float64], t: ArrayLike) -> Any:
@@ -292,31 +251,14 @@ class PercolationResult:
 
     # ------------------------------------------------------------------ graphs
     def _graph_arrays(self, threshold: float | None):
-        """Nodes and edges of the grid graph kept at ``threshold`` (relative eV)."""
-        from .core.sweep import stencil
+        """Nodes and edges of the grid graph kept at ``threshold`` (relative eV), with edge weights."""
+        from .core.graph import grid_edges
 
-        e = self.grid.energies
-        shape = np.asarray(e.shape)
-        rel = e.ravel() - self.e_min
+        rel = self.grid.energies - self.e_min
         keep = np.isfinite(rel) if threshold is None else rel <= threshold
-        nodes = np.flatnonzero(keep)
-        steps = stencil(self.connectivity)
-        steps = steps[[tuple(s) > (0, 0, 0) for s in steps]]  # one orientation per edge
-        ijk = np.stack(np.unravel_index(nodes, e.shape), axis=1)
-        src, dst, img = [], [], []
-        for s in steps:
-            nb = ijk + s
-            wrap = np.floor_divide(nb, shape)
-            nb_flat = np.ravel_multi_index(tuple((nb % shape).T), e.shape)
-            ok = keep[nb_flat]
-            src.append(nodes[ok])
-            dst.append(nb_flat[ok])
-            img.append(wrap[ok])
-        src = np.concatenate(src)
-        dst = np.concatenate(dst)
-        img = np.concatenate(img).reshape(-1, 3)
-        w = np.maximum(rel[src], rel[dst])
-        return nodes, src, dst, img, w
+        nodes, src, dst, img = grid_edges(keep, self.connectivity)
+        flat = rel.ravel()
+        return nodes, src, dst, img, np.maximum(flat[src], flat[dst])
 
     def to_networkx(self, threshold: float | None = None):
         """The grid graph as a ``networkx.MultiGraph``.
@@ -376,7 +318,7 @@ class PercolationResult:
             self.sites().write_graphml(path, threshold)
             return
         if graph != "grid":
-            raise ValueError(f"`graph` must be 'grid' or 'sites' (got {graph!r})")
+            raise ExportError(f"`graph` must be 'grid' or 'sites' (got {graph!r})")
         nx.write_graphml(self.to_networkx(threshold), os.fspath(path))
 
     # ----------------------------------------------------------------- summary
@@ -550,9 +492,8 @@ def analyze(
     Examples
     --------
     >>> import numpy as np, ionnet
-    >>> x = np.arange(8) / 8
-    >>> E = 0.1 * np.cos(2 * np.pi * x)[:, None, None] + 0.3 * np.cos(2 * np.pi * x)[None, :, None] \\
-    ...     + 0.5 * np.cos(2 * np.pi * x)[None, None, :]
+    >>> from ionnet.data import cosine_field
+    >>> E = cosine_field((8, 8, 8), (0.1, 0.3, 0.5))  # eV: barriers 0.2, 0.6, 1.0 along a, b, c
     >>> r = ionnet.analyze(E, lattice=np.eye(3) * 5.0)
     >>> round(r.mpe, 6), r.percolation_directions[1]
     (0.2, [[1, 0, 0]])
@@ -602,7 +543,7 @@ def analyze(
     def pack(thr, dirs):
         energies = {d + 1: float(thr[d] - e_src) for d in range(3)}
         directions = {
-            d + 1: (_canonical_basis(dirs[d, : d + 1]) if np.isfinite(thr[d]) else []) for d in range(3)
+            d + 1: (canonical_basis(dirs[d, : d + 1]) if np.isfinite(thr[d]) else []) for d in range(3)
         }
         return energies, directions
 
