@@ -106,7 +106,12 @@ def per_map_results(result: Any) -> list:
     GridError
         If the maps do not share one grid shape (they cannot be overlaid).
     """
-    maps = list(result.results) if hasattr(result, "results") else [result]
+    from .analysis import Percolation
+
+    if not isinstance(result, Percolation):
+        raise GridError(f"descriptors need a PercolationResult or PercolationSet (got {type(result).__name__}); "
+                        "run ionnet.analyze first")
+    maps = list(result.results)
     if not maps:
         raise GridError("an empty PercolationSet has no maps to compute descriptors from")
     shapes = {m.grid.shape for m in maps}

@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 import ionnet
+
+pytestmark = pytest.mark.slow  # real subprocesses
 from ionnet.data import cosine_field
 
 

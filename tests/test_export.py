@@ -340,6 +340,7 @@ def grid_file(grid, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_cli_export_cube_and_sites(grid_file, result, tmp_path):
     from ase.io.cube import read_cube_data
 
@@ -355,6 +356,7 @@ def test_cli_export_cube_and_sites(grid_file, result, tmp_path):
     assert nx.read_graphml(tmp_path / "s.xml").number_of_nodes() == result.sites().n_sites
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -372,6 +374,7 @@ def test_cli_export_errors_are_one_line(grid_file, tmp_path, args, message):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_cli_export_help_has_example():
     out = cli("export", "--help")
     assert out.returncode == 0

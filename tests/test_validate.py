@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from ionnet.validate import (
+from ionnet.validation import (
     bootstrap_ci,
     parse_conductivity,
     roc_auc,
@@ -186,7 +186,7 @@ def _obelix(tmp_path):
 
 
 def test_classify_disorder(obelix_dir):
-    from ionnet.validate import classify_disorder
+    from ionnet.validation import classify_disorder
 
     d = obelix_dir
     assert classify_disorder(d / "cifs" / "o0.cif") == "ordered"
@@ -196,8 +196,8 @@ def test_classify_disorder(obelix_dir):
 
 def test_validate_pipeline_end_to_end(obelix_dir, tmp_path):
     pytest.importorskip("matplotlib")
-    from ionnet.screen import read_results
-    from ionnet.validate import validate
+    from ionnet.screening import read_results
+    from ionnet.validation import validate
 
     d = obelix_dir
     out = tmp_path / "report"
@@ -237,7 +237,7 @@ def test_validate_pipeline_end_to_end(obelix_dir, tmp_path):
 
 
 def test_validate_subset_is_seeded_and_documented(obelix_dir, tmp_path):
-    from ionnet.validate import validate
+    from ionnet.validation import validate
 
     d = obelix_dir
     task = f"{os.path.join(HERE, 'test_validate.py')}:lattice_task"
@@ -258,7 +258,7 @@ def test_validate_subset_is_seeded_and_documented(obelix_dir, tmp_path):
 
 
 def test_validate_order_then_majority_fallback(obelix_dir, tmp_path, monkeypatch):
-    from ionnet.validate import validate
+    from ionnet.validation import validate
 
     monkeypatch.setenv("IONNET_TEST_ORDER_FAILS", "1")  # order=True fails: the approximant takes over
     task = f"{os.path.join(HERE, 'test_validate.py')}:lattice_task"
@@ -283,7 +283,7 @@ def test_roc_curve_ties_at_infinity():
 def test_majority_approximant_keeps_a_mobile_ion(tmp_path):
     from pymatgen.core import Lattice, Structure
 
-    from ionnet.validate import majority_approximant
+    from ionnet.validation import majority_approximant
 
     # perovskite-like: A sites Li/La, never Li-majority
     s = Structure(Lattice.cubic(3.9), [{"La": 0.55, "Li": 0.35}, "Ti", "O", "O", "O"],
@@ -297,7 +297,7 @@ def test_majority_approximant_keeps_a_mobile_ion(tmp_path):
 def test_majority_approximant_drops_split_sites(tmp_path):
     from pymatgen.core import Lattice, Structure
 
-    from ionnet.validate import majority_approximant
+    from ionnet.validation import majority_approximant
 
     s = Structure(Lattice.cubic(6.0), ["Li", {"Li": 0.5}, {"O": 0.6}, {"O": 0.4}, {"Ti": 0.3, "Zr": 0.7},
                                        {"S": 0.2}],
@@ -314,9 +314,9 @@ def test_majority_approximant_drops_split_sites(tmp_path):
 @pytest.mark.parametrize("model, choice, expected", [("bvse", "auto", "empty"), ("m3gnet", "auto", "vacancy"),
                                                      ("chgnet", "auto", "vacancy"), ("bvse", "vacancy", "vacancy")])
 def test_framework_choice(model, choice, expected):
-    from ionnet.validate import _framework_for
+    from ionnet.validation.runs import framework_for
 
-    assert _framework_for(model, choice) == expected
+    assert framework_for(model, choice) == expected
 
 
 def test_validate_cli(obelix_dir, tmp_path):

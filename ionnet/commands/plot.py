@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..settings import DEFAULT_CONNECTIVITY
 from ._common import load_grids
 from .export import pick_map
 
@@ -27,7 +28,7 @@ def register(sub) -> None:
     p.add_argument("--axis", type=int, choices=[0, 1, 2], default=2, help="slice: lattice axis normal to it")
     p.add_argument("--field", choices=["energy", "level"], default="energy", help="slice: what to colour")
     p.add_argument("--dpi", type=int, default=150)
-    p.add_argument("--connectivity", type=int, choices=[6, 18, 26], default=6)
+    p.add_argument("--connectivity", type=int, choices=[6, 18, 26], default=DEFAULT_CONNECTIVITY)
     p.add_argument("--map", type=int, default=None, metavar="N",
                    help="map index in a multi-map (vacancy-mode) file (default: the lowest-energy map)")
     p.set_defaults(func=run)

@@ -95,12 +95,13 @@ def write_graph(
         raise ExportError(f"`fmt` must be 'graphml' or 'gml' for a graph (got {fmt!r})")
     if graph not in ("grid", "sites"):
         raise ExportError(f"`graph` must be 'grid' or 'sites' (got {graph!r})")
-    if hasattr(result, "results") and hasattr(result, "multiplicities"):
-        result = min(result.results, key=lambda r: r.e_min)
-    if not hasattr(result, "level_map"):
+    from ..analysis import Percolation
+
+    if not isinstance(result, Percolation):
         raise ExportError(
             f"a graph export needs a PercolationResult (got {type(result).__name__}); run ionnet.analyze(grid) first"
         )
+    result = result.lowest()
     g = result.sites().to_networkx(threshold) if graph == "sites" else result.to_networkx(threshold)
     path = os.fspath(path)
     if fmt == "graphml":
@@ -121,14 +122,15 @@ def write(
 ) -> str:
     """Write ``obj`` in any export format: :func:`write_graph` or :func:`write_volumetric`.
 
-    ``obj`` is an EnergyGrid (volumetric formats only; it is analysed for
-    ``field='level'``) or a PercolationResult / PercolationSet.
+    ``obj`` is an EnergyGrid or a ScanResult (analysed for graphs and for
+    ``field='level'``) or a PercolationResult / PercolationSet; of several
+    maps the lowest is written.
     """
     fmt = export_format(path, fmt)
     if fmt in GRAPH_FORMATS:
-        if not hasattr(obj, "level_map") and not hasattr(obj, "results"):
-            from ..analysis import analyze
+        from ..analysis import Percolation, analyze
 
+        if not isinstance(obj, Percolation):
             obj = analyze(obj)
         return write_graph(obj, path, fmt, graph=graph, threshold=threshold)
     return write_volumetric(obj, path, fmt, field=field, threshold=threshold)

@@ -11,11 +11,14 @@ import logging
 import os
 import warnings
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..errors import BackendUnavailableError, StructureError
 
-__all__ = ["read_structure", "example_structure", "example_path", "EXAMPLES"]
+if TYPE_CHECKING:
+    from pymatgen.core.sites import PeriodicSite
+
+__all__ = ["read_structure", "site_elements", "example_structure", "example_path", "EXAMPLES"]
 
 logger = logging.getLogger(__name__)
 
@@ -156,6 +159,15 @@ def read_structure(obj: Any) -> Any:
     if len(s) == 0:
         raise StructureError("the structure has no atoms")
     return s
+
+
+def site_elements(site: PeriodicSite) -> dict[str, float]:
+    """Element -> occupancy of one site (oxidation states merged)."""
+    out: dict[str, float] = {}
+    for sp, occ in site.species.items():
+        sym = getattr(sp, "symbol", None) or getattr(getattr(sp, "element", None), "symbol", str(sp))
+        out[sym] = out.get(sym, 0.0) + float(occ)
+    return out
 
 
 def example_path(name: str = "LiFePO4") -> str:

@@ -13,6 +13,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import GridError
+from ..settings import DEFAULT_CONNECTIVITY, check_connectivity
 
 __all__ = ["Components", "periodic_components"]
 
@@ -88,11 +89,12 @@ class Components:
 
 def _inputs(obj: Any, connectivity: int | None):
     """(relative energies, reference, connectivity) from a result, set, grid or array."""
-    from ..grid import EnergyGrid
+    from ..analysis import Percolation
+    from ..grid import EnergyGrid, ScanResult
 
-    if hasattr(obj, "results") and hasattr(obj, "multiplicities"):
-        obj = min(obj.results, key=lambda r: r.e_min)
-    if hasattr(obj, "level_map") and hasattr(obj, "grid"):
+    if isinstance(obj, (ScanResult, Percolation)):
+        obj = obj.lowest()
+    if isinstance(obj, Percolation):
         e = obj.grid.energies
         ref = float(obj.e_min)
         conn = obj.connectivity if connectivity is None else connectivity
@@ -104,10 +106,8 @@ def _inputs(obj: Any, connectivity: int | None):
         if fin.size == 0:
             raise GridError("energies has no finite value")
         ref = float(fin.min())
-        conn = 6 if connectivity is None else connectivity
-    if conn not in (6, 18, 26):
-        raise GridError(f"`connectivity` must be 6, 18 or 26 (got {conn!r})")
-    return np.asarray(e, dtype=np.float64) - ref, ref, int(conn)
+        conn = DEFAULT_CONNECTIVITY if connectivity is None else connectivity
+    return np.asarray(e, dtype=np.float64) - ref, ref, check_connectivity(conn)
 
 
 def periodic_components(obj: Any, threshold: float, *, connectivity: int | None = None) -> Components:
@@ -115,13 +115,13 @@ def periodic_components(obj: Any, threshold: float, *, connectivity: int | None 
 
     Parameters
     ----------
-    obj : PercolationResult, PercolationSet, EnergyGrid or (na, nb, nc) array, eV
+    obj : PercolationResult, PercolationSet, EnergyGrid, ScanResult or (na, nb, nc) array, eV
         Energies are taken relative to the result's source energy, or to the
-        grid minimum.
+        grid minimum; of several maps, the lowest is used.
     threshold : float, eV
         Relative energy; nodes with ``E - e_ref <= threshold`` are kept.
     connectivity : {6, 18, 26}, optional
-        Default: the result's connectivity, 6 for a grid.
+        Default: the result's connectivity, else :data:`ionnet.settings.DEFAULT_CONNECTIVITY`.
 
     Returns
     -------

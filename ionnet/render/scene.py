@@ -71,8 +71,8 @@ def _new_plotter(pv, window_size):
 
 
 def _as_result(result: Any):
-    if hasattr(result, "results") and hasattr(result, "multiplicities"):  # PercolationSet: lowest map
-        result = min(result.results, key=lambda r: r.e_min)
+    if hasattr(result, "lowest") and hasattr(result, "level_map"):  # a result or a set: its lowest map
+        result = result.lowest()
     if not (hasattr(result, "level_map") and hasattr(result, "grid")):
         raise RenderError(
             f"expected a PercolationResult (got {type(result).__name__}); run ionnet.analyze(grid) first"
