@@ -11,23 +11,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from . import _compat
+from . import _compat, errors
 from ._version import __version__
 from .analysis import PercolationResult, PercolationSet, SiteGraph, analyze
-from .errors import (
-    BackendUnavailableError,
-    DataError,
-    ExportError,
-    GridError,
-    IonnetError,
-    ModelError,
-    RenderError,
-    ResourceError,
-    ScanError,
-    ScreenError,
-    StructureError,
-    TaskTimeout,
-)
+from .errors import *  # noqa: F403 - every exception class, listed once in errors.__all__
 from .grid import EnergyGrid, ScanResult, load_grids, save_grids
 from .settings import ScanSettings
 
@@ -44,19 +31,8 @@ __all__ = [
     "PercolationResult",
     "PercolationSet",
     "SiteGraph",
-    "IonnetError",
-    "GridError",
-    "StructureError",
-    "ModelError",
-    "ScanError",
-    "ScreenError",
-    "DataError",
-    "ExportError",
-    "RenderError",
-    "BackendUnavailableError",
-    "ResourceError",
-    "TaskTimeout",
     "__version__",
+    *errors.__all__,
 ]
 
 # attribute -> (module, name); imported on first access so `import ionnet` stays light

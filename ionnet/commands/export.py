@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..export import FORMATS
 from ._common import add_connectivity_argument, load_grids
 
 EPILOG = """examples:
@@ -16,9 +17,6 @@ volumetric values are eV above the minimum; forbidden/unreachable/above-threshol
 nodes are written as 1e4 eV (CHGCAR: values x cell volume, as VASP does).
 """
 
-FORMAT_CHOICES = ["graphml", "gml", "cube", "chgcar", "locpot", "grd", "xsf", "vts", "vti"]
-
-
 def register(sub) -> None:
     p = sub.add_parser(
         "export",
@@ -29,7 +27,7 @@ def register(sub) -> None:
     )
     p.add_argument("grid", metavar="GRID", help="grid .npz written by 'ionnet scan' / EnergyGrid.save")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="output file")
-    p.add_argument("--format", choices=FORMAT_CHOICES, default=None,
+    p.add_argument("--format", choices=list(FORMATS), default=None,
                    help="output format (default: from the -o extension; CHGCAR*/LOCPOT* names are recognised)")
     p.add_argument("--field", choices=["energy", "level"], default="energy",
                    help="volumetric field: probe energy or level map (default: energy)")

@@ -96,7 +96,7 @@ def two_well_field(
     Parameters
     ----------
     shape : (3,) ints
-        Nodes along a, b, c.
+        Nodes along a, b, c; a multiple of 4 along a puts both wells on nodes.
     barrier, tilt : float, eV
         Height of the ``cos 4πx`` walls and of the ``sin 2πx`` tilt between the wells.
     amplitudes : (2,) floats, eV
@@ -104,7 +104,7 @@ def two_well_field(
 
     Returns
     -------
-    (na, nb, nc) ndarray of float64, eV
+    energies : (na, nb, nc) ndarray of float64, eV
 
     Examples
     --------

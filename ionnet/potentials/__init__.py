@@ -31,12 +31,10 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Protocol, runtime_checkable
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import Any
 
 from ..errors import BackendUnavailableError, ModelError
+from ._common import Potential
 from .analytic import AnalyticPotential
 from .ase_calc import ASEPotential
 from .bvse import BVSEPotential
@@ -64,31 +62,6 @@ logger = logging.getLogger(__name__)
 
 #: Names accepted by :func:`get_potential` (besides folders, calculators and callables).
 MODEL_NAMES = ("m3gnet", "chgnet", "bvse")
-
-
-@runtime_checkable
-class Potential(Protocol):
-    """What ionnet needs from a model back end."""
-
-    name: str
-
-    def energies(
-        self,
-        framework: Any,
-        ion: str,
-        frac_coords: Any,
-        *,
-        batch_size: int | None = None,
-        progress: bool = False,
-    ) -> NDArray[np.float64]:
-        """Total energy (eV) of framework + probe at each of the (n, 3) fractional positions."""
-        ...
-
-    def supports(self, elements: Any) -> None:
-        """Raise :class:`~ionnet.ModelError` naming the elements the model cannot handle."""
-        ...
-
-    # optional: ``ase_calculator() -> ase.calculators.calculator.Calculator`` (energy, forces, stress)
 
 
 def _is_potential(obj: Any) -> bool:
