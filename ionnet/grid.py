@@ -4,21 +4,27 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 from collections.abc import Iterable
-from typing import Any
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from .errors import GridError
+
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+    #: Which nodes: a flat index, an ``(i, j, k)`` tuple, an array of flat indices, or None (all).
+    NodeIndex = int | tuple[int, int, int] | ArrayLike | None
 
 __all__ = ["EnergyGrid", "ScanResult", "FORMAT_VERSION", "save_grids", "load_grids"]
 
 FORMAT_VERSION = 1
 
 
-def _check_lattice(lattice: Any) -> NDArray[np.float64]:
+def _check_lattice(lattice: ArrayLike) -> NDArray[np.float64]:
     try:
         lat = np.asarray(lattice, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -33,7 +39,7 @@ def _check_lattice(lattice: Any) -> NDArray[np.float64]:
     return lat
 
 
-def _check_energies(energies: Any) -> NDArray[np.float64]:
+def _check_energies(energies: ArrayLike) -> NDArray[np.float64]:
     try:
         e = np.asarray(energies, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -52,14 +58,14 @@ def _check_energies(energies: Any) -> NDArray[np.float64]:
     return e
 
 
-def _structure_to_json(structure: Any) -> str:
+def _structure_to_json(structure: Structure | dict | None) -> str:
     """JSON text of a framework (pymatgen ``as_dict``), or "" for none."""
     if structure is None:
         return ""
     return json.dumps(structure.as_dict() if hasattr(structure, "as_dict") else structure)
 
 
-def _structure_from_json(text: str) -> Any:
+def _structure_from_json(text: str) -> Structure | dict | None:
     """A pymatgen Structure from :func:`_structure_to_json` text (the dict when pymatgen is absent)."""
     if not text:
         return None
@@ -103,7 +109,7 @@ class EnergyGrid:
 
     energies: NDArray[np.float64]
     lattice: NDArray[np.float64]
-    structure: Any = None
+    structure: Structure | dict | None = None
     metadata: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -127,7 +133,7 @@ class EnergyGrid:
         """Cell volume in Å^3."""
         return float(abs(np.linalg.det(self.lattice)))
 
-    def frac_coords(self, index: Any = None) -> NDArray[np.float64]:
+    def frac_coords(self, index: NodeIndex = None) -> NDArray[np.float64]:
         """Fractional coordinates of nodes.
 
         ``index`` may be a flat index, an ``(i, j, k)`` tuple, an array of flat
@@ -142,7 +148,7 @@ class EnergyGrid:
             idx = np.stack(np.unravel_index(np.asarray(index), self.shape), axis=-1)
         return idx / shape
 
-    def cart_coords(self, index: Any = None) -> NDArray[np.float64]:
+    def cart_coords(self, index: NodeIndex = None) -> NDArray[np.float64]:
         """Cartesian coordinates (Å) of nodes; same ``index`` rules as :meth:`frac_coords`."""
         return self.frac_coords(index) @ self.lattice
 
@@ -194,7 +200,7 @@ class EnergyGrid:
         )
 
 
-def _json_default(o: Any) -> Any:
+def _json_default(o: object) -> object:
     if isinstance(o, np.ndarray):
         return o.tolist()
     if isinstance(o, (np.integer,)):
@@ -268,11 +274,11 @@ class ScanResult(list):
     lattice = property(lambda self: self._common("lattice"), doc="(3, 3) lattice (Å) shared by the maps.")
     spacing_ang = property(lambda self: self._common("spacing_ang"), doc="(3,) node spacing along a, b, c in Å.")
 
-    def frac_coords(self, index: Any = None) -> NDArray[np.float64]:
+    def frac_coords(self, index: NodeIndex = None) -> NDArray[np.float64]:
         """Fractional coordinates of nodes (see :meth:`EnergyGrid.frac_coords`)."""
         return EnergyGrid.frac_coords(self, index)  # type: ignore[arg-type]
 
-    def cart_coords(self, index: Any = None) -> NDArray[np.float64]:
+    def cart_coords(self, index: NodeIndex = None) -> NDArray[np.float64]:
         """Cartesian coordinates (Å) of nodes (see :meth:`EnergyGrid.cart_coords`)."""
         return self.frac_coords(index) @ self.lattice
 

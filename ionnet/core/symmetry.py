@@ -15,6 +15,8 @@ from fractions import Fraction
 import numpy as np
 from numpy.typing import NDArray
 
+from ..errors import GridError
+
 __all__ = [
     "rational_translations",
     "compatible",
@@ -133,7 +135,7 @@ def integer_ops(
 
     Raises
     ------
-    ValueError
+    GridError
         An operation does not map the grid onto itself (see :func:`compatible`).
     """
     n = np.asarray(shape, dtype=np.int64)
@@ -141,7 +143,7 @@ def integer_ops(
     num = np.asarray(num, dtype=np.int64).reshape(-1, 3)
     den = np.asarray(den, dtype=np.int64).reshape(-1, 3)
     if not np.all(compatible(n, rot, den)):
-        raise ValueError(f"an operation does not map the grid {tuple(int(x) for x in n)} onto itself")
+        raise GridError(f"an operation does not map the grid {tuple(int(x) for x in n)} onto itself")
     M = (n[None, :, None] * rot) // n[None, None, :]
     T = (num * n[None, :]) // den
     return M, T

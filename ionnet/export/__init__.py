@@ -6,7 +6,11 @@ imported inside the functions that need them.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..analysis import Percolation
+    from ..grid import EnergyGrid, ScanResult
 
 from .volumetric import (
     BOHR_ANG,
@@ -61,7 +65,7 @@ def export_format(path: str | os.PathLike, fmt: str | None = None) -> str:
 
 
 def write_graph(
-    result: Any,
+    result: Percolation,
     path: str | os.PathLike,
     fmt: str | None = None,
     *,
@@ -112,7 +116,7 @@ def write_graph(
 
 
 def write(
-    obj: Any,
+    obj: EnergyGrid | ScanResult | Percolation,
     path: str | os.PathLike,
     fmt: str | None = None,
     *,

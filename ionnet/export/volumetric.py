@@ -54,12 +54,16 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import ExportError
+
+if TYPE_CHECKING:
+    from ..analysis import Percolation, PercolationResult
+    from ..grid import EnergyGrid, ScanResult
 
 __all__ = [
     "write_volumetric",
@@ -123,7 +127,7 @@ def infer_format(path: str | os.PathLike, fmt: str | None = None) -> str:
 
 
 # ------------------------------------------------------------------------------------ inputs
-def _split(obj: Any, field: str):
+def _split(obj: EnergyGrid | ScanResult | Percolation, field: str) -> tuple[EnergyGrid, PercolationResult | None]:
     """(grid, result or None) from an EnergyGrid, ScanResult, PercolationResult or PercolationSet
     (of several maps, the lowest)."""
     from ..analysis import Percolation, analyze
@@ -142,7 +146,7 @@ def _split(obj: Any, field: str):
 
 
 def volumetric_field(
-    grid_or_result: Any,
+    grid_or_result: EnergyGrid | ScanResult | Percolation,
     *,
     field: str = "energy",
     threshold: float | None = None,
@@ -212,7 +216,7 @@ def _field(grid, result, field, threshold, relative, fill_value):
 
 
 # ------------------------------------------------------------------------------------ atoms
-def _atoms(grid: Any, result: Any) -> tuple[list[str], NDArray[np.int64], NDArray[np.float64]]:
+def _atoms(grid: EnergyGrid, result: PercolationResult | None) -> tuple[list[str], NDArray[np.int64], NDArray[np.float64]]:
     """(symbols, atomic numbers, frac coords) of the framework, or one marker atom.
 
     Without a (pymatgen) structure the probe ion (``metadata['ion']``, else the
@@ -269,7 +273,7 @@ def _with_end_point(a: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.pad(a, [(0, 1)] * 3, mode="wrap")
 
 
-def _comment(grid: Any, field: str, relative: bool, threshold: float | None) -> str:
+def _comment(grid: EnergyGrid, field: str, relative: bool, threshold: float | None) -> str:
     md = grid.metadata
     parts = [f"ionnet {field} (eV{', relative' if relative else ''})"]
     for key in ("ion", "model"):
@@ -416,7 +420,7 @@ def _write_vtk(path, values, filled, grid, field, fmt) -> None:
 
 # ------------------------------------------------------------------------------------ API
 def write_volumetric(
-    grid_or_result: Any,
+    grid_or_result: EnergyGrid | ScanResult | Percolation,
     path: str | os.PathLike,
     fmt: str | None = None,
     *,

@@ -7,13 +7,21 @@ this module takes its inputs from a result or a grid and returns a :class:`Compo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
 from ..errors import GridError
 from ..settings import DEFAULT_CONNECTIVITY, check_connectivity
+
+if TYPE_CHECKING:
+    from numpy.typing import ArrayLike
+
+    from ..analysis import Percolation
+    from ..grid import EnergyGrid, ScanResult
+
+    Energies = Percolation | EnergyGrid | ScanResult | ArrayLike
 
 __all__ = ["Components", "periodic_components"]
 
@@ -87,7 +95,7 @@ class Components:
         return ijk + off * np.asarray(self.labels.shape)
 
 
-def _inputs(obj: Any, connectivity: int | None):
+def _inputs(obj: Energies, connectivity: int | None) -> tuple[NDArray[np.float64], float, int]:
     """(relative energies, reference, connectivity) from a result, set, grid or array."""
     from ..analysis import Percolation
     from ..grid import EnergyGrid, ScanResult
@@ -110,7 +118,7 @@ def _inputs(obj: Any, connectivity: int | None):
     return np.asarray(e, dtype=np.float64) - ref, ref, check_connectivity(conn)
 
 
-def periodic_components(obj: Any, threshold: float, *, connectivity: int | None = None) -> Components:
+def periodic_components(obj: Energies, threshold: float, *, connectivity: int | None = None) -> Components:
     """Connected components of the nodes at or below ``threshold`` with periodic wrap.
 
     Parameters

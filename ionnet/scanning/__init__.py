@@ -56,6 +56,7 @@ from .symmetry import MAX_DENOMINATOR, MAX_SHAPE_GROWTH, SYMPREC, grid_shape
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
+    from ..io.structures import StructureLike
     from ..potentials import Potential
 
 __all__ = [
@@ -81,7 +82,7 @@ __all__ = [
 
 
 def scan(
-    structure: Any,
+    structure: StructureLike,
     ion: str | None = None,
     model: Any = None,
     *,
@@ -162,7 +163,7 @@ def scan(
     return grids
 
 
-def _inputs(structure: Any, ion: str, settings: ScanSettings) -> tuple[Structure, Potential]:
+def _inputs(structure: StructureLike, ion: str, settings: ScanSettings) -> tuple[Structure, Potential]:
     """The structure and the potential, checked before any expensive step (memory, elements)."""
     s_in = read_structure(structure)
     if settings.shape is None:  # fail early, before loading a model or relaxing

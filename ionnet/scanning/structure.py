@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -27,7 +27,7 @@ logger = logging.getLogger(__name__)
 MAX_ORDER_SITES = 200
 
 
-def element(symbol: Any, what: str = "`ion`") -> str:
+def element(symbol: object, what: str = "`ion`") -> str:
     """The element symbol of ``symbol`` (``'Li+'`` and ``'Mg2+'`` are accepted).
 
     Raises

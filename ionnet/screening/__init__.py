@@ -197,7 +197,7 @@ def _screen_settings(settings: ScanSettings | None, connectivity: int, task: Tas
                              "task": task_identity(task)})
 
 
-def _items(inputs: Any, path_column: str, id_column: str | None) -> tuple[list[StructureInput],
+def _items(inputs: str | os.PathLike | Iterable[str | os.PathLike] | Sequence[StructureInput], path_column: str, id_column: str | None) -> tuple[list[StructureInput],
                                                                          dict[str, StructureInput]]:
     """Every input, and the first input of each distinct content (by key)."""
     if isinstance(inputs, (list, tuple)) and inputs and all(isinstance(i, StructureInput) for i in inputs):

@@ -18,9 +18,9 @@ import sys
 import threading
 import time
 import traceback
-from collections.abc import Callable
-from types import FrameType
-from typing import Any
+from collections.abc import Callable, Iterable
+from types import FrameType, ModuleType
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -28,6 +28,10 @@ from ..errors import BackendUnavailableError, IonnetError, ScreenError, TaskTime
 from ..grid import EnergyGrid, ScanResult
 from ..settings import DEFAULT_CONNECTIVITY, DEFAULT_THRESHOLDS, ScanSettings
 from .store import FV_CURVE_MAX_EV, FV_CURVE_STEP_EV
+
+if TYPE_CHECKING:
+    from ..analysis import Percolation
+    from ..potentials import Potential
 
 __all__ = ["Task", "resolve_task", "task_identity", "scan_task", "run_one", "set_threads", "load_potential"]
 
@@ -37,7 +41,7 @@ logger = logging.getLogger(__name__)
 Task = Callable[[str, dict], Any]
 
 _TASKS: dict[str, Task] = {}
-_POTENTIALS: dict[tuple[str, str], Any] = {}
+_POTENTIALS: dict[tuple[str, str], Potential] = {}
 _THREADS: int | None = None
 
 
@@ -51,7 +55,7 @@ def task_identity(task: Task | str | None) -> str:
     return f"{getattr(task, '__module__', '?')}:{getattr(task, '__qualname__', repr(task))}"
 
 
-def _import_file(path: str) -> Any:
+def _import_file(path: str) -> ModuleType:
     name = "_ionnet_task_" + hashlib.sha256(path.encode()).hexdigest()[:12]
     spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
@@ -99,7 +103,7 @@ def _apply_threads() -> None:
             torch.set_num_threads(_THREADS)
 
 
-def load_potential(model: str, device: str) -> Any:
+def load_potential(model: str, device: str) -> Potential:
     """The potential for ``model``, loaded once per process."""
     from ..potentials import get_potential
 
@@ -143,7 +147,7 @@ def scan_task(path: str, settings: dict) -> ScanResult:
     return grids
 
 
-def _as_maps(grids: Any) -> ScanResult:
+def _as_maps(grids: EnergyGrid | Iterable[EnergyGrid]) -> ScanResult:
     if isinstance(grids, ScanResult):
         return grids
     return ScanResult([grids] if isinstance(grids, EnergyGrid) else list(grids))
@@ -162,7 +166,7 @@ def _formula(grids: ScanResult, path: str) -> str | None:
         return None
 
 
-def _fv_curve(result: Any) -> list[float]:
+def _fv_curve(result: Percolation) -> list[float]:
     ts = np.round(np.arange(0.0, FV_CURVE_MAX_EV + 1e-9, FV_CURVE_STEP_EV), 10)
     return [round(float(x), 8) for x in np.atleast_1d(result.free_volume(ts))]
 

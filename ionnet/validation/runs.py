@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -174,7 +173,7 @@ class _Approximants:
         return self.made[i]
 
 
-def _group_inputs(g: str, model: str, ids: list[str], plan: Plan, opts: Options, runs: list[Run], db: Any,
+def _group_inputs(g: str, model: str, ids: list[str], plan: Plan, opts: Options, runs: list[Run], db: str | os.PathLike,
                   approximant: _Approximants) -> list[StructureInput]:
     """The inputs of one (model, group) run."""
     group_of = plan.group_of()
@@ -193,7 +192,7 @@ def _group_inputs(g: str, model: str, ids: list[str], plan: Plan, opts: Options,
     return [approximant(i) for i in gid]
 
 
-def screen_groups(plan: Plan, opts: Options, db: Any, out: str, scorable: list[str], subset_ids: list[str]) -> list[Run]:
+def screen_groups(plan: Plan, opts: Options, db: str | os.PathLike, out: str, scorable: list[str], subset_ids: list[str]) -> list[Run]:
     """Screen every (model, group) with the group's settings; one :class:`Run` each."""
     approximant = _Approximants(out, plan, opts.ion)
     runs: list[Run] = []
@@ -215,7 +214,7 @@ def screen_groups(plan: Plan, opts: Options, db: Any, out: str, scorable: list[s
     return runs
 
 
-def run_records(run: Run, db: Any, ion: str, plan: Plan) -> list[dict]:
+def run_records(run: Run, db: str | os.PathLike, ion: str, plan: Plan) -> list[dict]:
     """One record per structure of a run: the stored row joined with the measurement."""
     rows = {r["structure_key"]: r for r in read_results(db, model=run.model, ion=ion,
                                                         settings_hash=run.summary.settings_hash, status=None)}
@@ -237,7 +236,7 @@ def short(err: str | None, n: int = 90) -> str:
     return e if len(e) <= n else e[: n - 3] + "..."
 
 
-def join(runs: list[Run], db: Any, ion: str, plan: Plan) -> tuple[dict[str, list[dict]], dict[str, dict]]:
+def join(runs: list[Run], db: str | os.PathLike, ion: str, plan: Plan) -> tuple[dict[str, list[dict]], dict[str, dict]]:
     """``(table, coverage)``: per model, one record per structure (a later success replaces a failure,
     noting ``fallback_from``) and the counts of attempts, successes and failure reasons."""
     per_id: dict[str, dict[str, dict]] = {}
