@@ -115,15 +115,8 @@ def write_graph(
     return path
 
 
-def write(
-    obj: EnergyGrid | ScanResult | Percolation,
-    path: str | os.PathLike,
-    fmt: str | None = None,
-    *,
-    field: str = "energy",
-    threshold: float | None = None,
-    graph: str = "grid",
-) -> str:
+def write(obj: EnergyGrid | ScanResult | Percolation, path: str | os.PathLike, fmt: str | None = None, *,
+          field: str = "energy", threshold: float | None = None, graph: str = "grid") -> str:
     """Write ``obj`` in any export format: :func:`write_graph` or :func:`write_volumetric`.
 
     ``obj`` is an EnergyGrid or a ScanResult (analysed for graphs and for
