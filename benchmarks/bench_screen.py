@@ -4,7 +4,7 @@ A fixed set: the first ``--n`` ordered OBELiX CIFs by id (sorted).  For each
 model, the set is screened twice into fresh databases, once serially
 (``workers=1``, in process) and once on a local process pool
 (``--workers``, one torch thread each), and the wall time of each
-:func:`ionnet.screen.screen` call is measured (model loading included).
+:func:`ionnet.screen` call is measured (model loading included).
 
 Run::
 
@@ -38,7 +38,7 @@ def ordered_ids(data: str, n: int) -> list[str]:
 
 def run_one(model: str, paths: list[str], spacing: float, workers: int, task: str | None, framework: str,
             timeout: float | None) -> dict:
-    from ionnet.screen import screen
+    from ionnet.screening import screen
 
     with tempfile.TemporaryDirectory() as d:
         t0 = time.perf_counter()

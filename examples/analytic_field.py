@@ -14,11 +14,10 @@ Run:  python examples/analytic_field.py
 import numpy as np
 
 import ionnet
+from ionnet.data import cosine_field
 
 A, B, C = 0.15, 0.35, 0.6  # eV
-n = (24, 20, 16)
-x, y, z = np.meshgrid(*[np.arange(k) / k for k in n], indexing="ij")
-energies = A * np.cos(2 * np.pi * x) + B * np.cos(2 * np.pi * y) + C * np.cos(2 * np.pi * z)
+energies = cosine_field((24, 20, 16), (A, B, C))
 grid = ionnet.EnergyGrid(energies, lattice=np.diag([6.0, 5.0, 4.0]), metadata={"ion": "Li", "model": "analytic"})
 
 result = ionnet.analyze(grid)

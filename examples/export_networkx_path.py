@@ -22,18 +22,13 @@ import networkx as nx
 import numpy as np
 
 import ionnet
+from ionnet.data import two_well_field
 from ionnet.export import write_graph
 
 out = sys.argv[1] if len(sys.argv) > 1 else "out"
 os.makedirs(out, exist_ok=True)
 
-n = 16
-x = np.arange(n) / n
-energies = (
-    (0.3 * np.cos(4 * np.pi * x) - 0.1 * np.sin(2 * np.pi * x))[:, None, None]
-    + 0.05 * np.cos(2 * np.pi * x)[None, :, None]
-    + 0.25 * np.cos(2 * np.pi * x)[None, None, :]
-)
+energies = two_well_field((16, 16, 16), barrier=0.3, tilt=0.1, amplitudes=(0.05, 0.25))
 grid = ionnet.EnergyGrid(energies, np.diag([6.0, 4.0, 4.5]), metadata={"ion": "Li", "model": "two wells"})
 result = ionnet.analyze(grid)
 sites = result.sites()

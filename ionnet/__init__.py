@@ -11,57 +11,64 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+from . import _compat, errors
+from ._version import __version__
 from .analysis import PercolationResult, PercolationSet, SiteGraph, analyze
-from .errors import (
-    BackendUnavailableError,
-    GridError,
-    IonnetError,
-    ModelError,
-    ResourceError,
-    StructureError,
-)
-from .grid import EnergyGrid, load_grids, save_grids
-
-__version__ = "0.1.0"
+from .errors import *  # noqa: F403 - every exception class, listed once in errors.__all__
+from .grid import EnergyGrid, ScanResult, load_grids, save_grids
+from .settings import ScanSettings
 
 __all__ = [
     "EnergyGrid",
+    "ScanResult",
+    "ScanSettings",
     "load_grids",
     "save_grids",
     "analyze",
     "scan",
     "transport",
+    "screen",
+    "validate",
     "PercolationResult",
     "PercolationSet",
     "SiteGraph",
-    "IonnetError",
-    "GridError",
-    "StructureError",
-    "BackendUnavailableError",
-    "ModelError",
-    "ResourceError",
     "__version__",
+    *errors.__all__,
 ]
 
 # attribute -> (module, name); imported on first access so `import ionnet` stays light
 _LAZY = {
     "scan": ("ionnet.scanning", "scan"),
     "transport": ("ionnet.diffusion", "transport"),
+    "screen": ("ionnet.screening", "screen"),
+    "validate": ("ionnet.validation", "validate"),
+    "scanning": ("ionnet.scanning", None),
+    "screening": ("ionnet.screening", None),
+    "validation": ("ionnet.validation", None),
     "potentials": ("ionnet.potentials", None),
     "render": ("ionnet.render", None),
     "export": ("ionnet.export", None),
     "io": ("ionnet.io", None),
-    "screen": ("ionnet.screen", None),
     "descriptors": ("ionnet.descriptors", None),
+    "data": ("ionnet.data", None),
 }
 
 
+# `ionnet.screen` and `ionnet.validate` were modules: their old import paths keep working (with a warning)
+_compat.install()
+
+
 def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        mod_name, attr = _LAZY[name]
-        mod = importlib.import_module(mod_name)
-        return mod if attr is None else getattr(mod, attr)
-    raise AttributeError(f"module 'ionnet' has no attribute {name!r}")
+    if name not in _LAZY:
+        raise AttributeError(f"module 'ionnet' has no attribute {name!r}")
+    mod_name, attr = _LAZY[name]
+    value = importlib.import_module(mod_name)
+    if attr is not None:
+        value = getattr(value, attr)
+        if f"ionnet.{name}" in _compat.MOVED:
+            value = _compat.Verb(value, old=f"ionnet.{name}")
+        globals()[name] = value  # a function is looked up once
+    return value
 
 
 def __dir__() -> list[str]:

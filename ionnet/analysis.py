@@ -1,168 +1,140 @@
-"""``ionnet.analyze``: level map, percolation thresholds, free volume, site graph."""
+"""``ionnet.analyze``: level map, percolation thresholds, free volume, site graph.
+
+``analyze`` of one map (an :class:`~ionnet.EnergyGrid` or an array) gives a
+:class:`PercolationResult`; of the maps of a scan (a :class:`~ionnet.ScanResult`
+or any sequence of grids) a :class:`PercolationSet`.  Both share one protocol,
+:class:`Percolation`: thresholds, free volume, summary, and ``lowest()``, the
+map of the lowest-energy mobile ion that pictures and exports show.
+"""
 from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
-from .errors import GridError
+from .core.windings import canonical_basis
+from .errors import ExportError, GridError
 from .grid import EnergyGrid
+from .settings import DEFAULT_CONNECTIVITY, DEFAULT_THRESHOLDS, check_connectivity
+from .sitegraph import SiteGraph
 
-__all__ = ["analyze", "PercolationResult", "PercolationSet", "SiteGraph"]
+if TYPE_CHECKING:
+    import igraph
+    import networkx
+
+__all__ = ["analyze", "Percolation", "PercolationResult", "PercolationSet", "SiteGraph"]
 
 logger = logging.getLogger(__name__)
 
 
-def _reduce(v: NDArray[np.int64]) -> list[int]:
-    """Divide an integer winding vector by the gcd of its components; first non-zero positive."""
-    v = np.asarray(v, dtype=np.int64)
-    g = np.gcd.reduce(np.abs(v)) if np.any(v) else 1
-    v = v // max(int(g), 1)
-    nz = np.flatnonzero(v)
-    if nz.size and v[nz[0]] < 0:
-        v = -v
-    return [int(x) for x in v]
-
-
-def _canonical_basis(vectors: NDArray[np.int64]) -> list[list[int]]:
-    """Canonical integer basis of the span of winding vectors.
-
-    The reduced row echelon form (exact, over the rationals), each row scaled
-    to coprime integers: the same span always prints the same way, e.g.
-    ``[[1, 0, 0], [0, 1, 0]]`` rather than ``[[1, 1, 0], [0, 1, 0]]``.
-    """
-    from fractions import Fraction
-
-    rows = [[Fraction(int(x)) for x in v] for v in vectors if np.any(v)]
-    out: list[list[Fraction]] = []
-    col = 0
-    while rows and col < 3:
-        piv = next((r for r in rows if r[col] != 0), None)
-        if piv is None:
-            col += 1
-            continue
-        rows.remove(piv)
-        piv = [x / piv[col] for x in piv]
-        rows = [[a - r[col] * b for a, b in zip(r, piv)] for r in rows]
-        out = [[a - o[col] * b for a, b in zip(o, piv)] for o in out]
-        out.append(piv)
-        rows = [r for r in rows if any(r)]
-        col += 1
-    ints = []
-    for r in out:
-        den = np.lcm.reduce([x.denominator for x in r])
-        ints.append(_reduce(np.array([int(x * den) for x in r])))
-    return ints
-
-
-def _fraction_at_or_below(sorted_levels: NDArray[np.float64], t: ArrayLike) -> Any:
+def _fraction_at_or_below(sorted_levels: NDArray[np.float64], t: ArrayLike) -> float | NDArray[np.float64]:
     """Fraction of ``sorted_levels`` that are ``<= t`` (scalar t -> float, array t -> array)."""
     fv = np.searchsorted(sorted_levels, np.asarray(t, dtype=np.float64), side="right") / sorted_levels.size
     return float(fv) if fv.ndim == 0 else fv
 
 
-@dataclass(frozen=True, eq=False)
-class SiteGraph:
-    """The ion hopping network: sites (basin minima) joined by saddles.
+def _finite_or_none(x: float) -> float | None:
+    return float(x) if np.isfinite(x) else None
 
-    Attributes
-    ----------
-    energies : (S,) ndarray, eV
-        Site energies relative to the analysis reference (the source energy).
-    frac_coords : (S,) ndarray, fractional
-        Site positions (the minimum grid node of each basin).
-    cart_coords : (S, 3) ndarray, Å
-    n_nodes : (S,) ndarray of int
-        Grid nodes in each basin (basin volume = n_nodes / N_total of the cell).
-    edges : (M, 2) ndarray of int
-        Sites ``(i, j)`` with ``i <= j`` joined by a saddle.
-    images : (M, 3) ndarray of int
-        Periodic image (cell offset) of site ``j`` as reached from site ``i`` in cell 0.
-    saddle_energies : (M,) ndarray, eV
-        Saddle energy relative to the reference; the barrier from ``i`` is
-        ``saddle_energies - energies[i]``.
-    saddle_frac : (M, 3) ndarray, fractional
-        Saddle position.
-    lattice : (3, 3) ndarray, Å
+
+class Percolation:
+    """The protocol of an analysis result, written once for one map and for a set of maps.
+
+    Subclasses provide ``results`` (the per-map :class:`PercolationResult`
+    list), ``multiplicities``, :meth:`lowest`, ``percolation_energy``,
+    ``percolation_directions``, ``e_min``, ``level_map``, ``grid``,
+    ``connectivity`` and ``source_mode``; everything else follows from them.
     """
 
-    energies: NDArray[np.float64]
-    frac_coords: NDArray[np.float64]
-    n_nodes: NDArray[np.int64]
-    edges: NDArray[np.int64]
-    images: NDArray[np.int64]
-    saddle_energies: NDArray[np.float64]
-    saddle_frac: NDArray[np.float64]
-    lattice: NDArray[np.float64]
+    results: list[PercolationResult]
+    multiplicities: NDArray[np.int64]
+    percolation_energy: dict[int, float]
+    percolation_directions: dict[int, list[list[int]]]
+    e_min: float
+    level_map: NDArray[np.float64]
+    grid: EnergyGrid
+    connectivity: int
+    source_mode: str
+    _sorted_levels: NDArray[np.float64] | None
+
+    def lowest(self) -> PercolationResult:
+        """The map of the lowest-energy mobile ion (the result itself for one map)."""
+        raise NotImplementedError
 
     @property
-    def cart_coords(self) -> NDArray[np.float64]:
-        return self.frac_coords @ self.lattice
+    def mpe(self) -> float:
+        """Minimal percolation energy (1D threshold), eV."""
+        return self.percolation_energy[1]
 
     @property
-    def n_sites(self) -> int:
-        return int(len(self.energies))
+    def shape(self) -> tuple[int, int, int]:
+        """Grid shape ``(na, nb, nc)``."""
+        return self.lowest().grid.shape
 
-    def barriers(self) -> NDArray[np.float64]:
-        """(M, 2) barrier of each saddle seen from site i and from site j (eV)."""
-        return np.column_stack(
-            [self.saddle_energies - self.energies[self.edges[:, 0]], self.saddle_energies - self.energies[self.edges[:, 1]]]
-        )
+    @property
+    def source_frac(self) -> NDArray[np.float64]:
+        """(3,) fractional position of the source of :meth:`lowest`."""
+        return self.lowest().grid.frac_coords(self.lowest().source)
 
-    def _keep(self, threshold: float | None):
-        if threshold is None:
-            return np.ones(self.n_sites, bool), np.ones(len(self.edges), bool)
-        return self.energies <= threshold, self.saddle_energies <= threshold
+    def sites(self, *, min_depth: float = 0.02) -> SiteGraph:
+        """The site graph of :meth:`lowest` (see :meth:`PercolationResult.sites`)."""
+        return self.lowest().sites(min_depth=min_depth)
 
-    def to_networkx(self, threshold: float | None = None):
-        """A ``networkx.MultiGraph``: one node per site, one edge per saddle (and image).
+    def free_volume(self, t: ArrayLike) -> float | NDArray[np.float64]:
+        """Fraction of the cell volume with ``level_map <= t`` (t in eV, scalar or array)."""
+        if self._sorted_levels is None:
+            self._sorted_levels = np.sort(self.level_map, axis=None)
+        return _fraction_at_or_below(self._sorted_levels, t)
 
-        ``threshold`` (eV, relative) keeps only sites and saddles at or below it.
-        """
-        import networkx as nx
+    def fv_curve(self, ts: ArrayLike | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """``(ts, FV(ts))``; default ``ts``: 0 to 3 eV in 0.01 eV steps."""
+        ts = np.arange(0.0, 3.0 + 1e-9, 0.01) if ts is None else np.asarray(ts, dtype=np.float64)
+        return ts, np.asarray(self.free_volume(ts))
 
-        g = nx.MultiGraph(kind="ionnet-site-graph")
-        keep_n, keep_e = self._keep(threshold)
-        cart = self.cart_coords
-        for i in np.flatnonzero(keep_n):
-            fx, fy, fz = (float(x) for x in self.frac_coords[i])
-            cx, cy, cz = (float(x) for x in cart[i])
-            g.add_node(
-                int(i), energy=float(self.energies[i]), n_nodes=int(self.n_nodes[i]),
-                frac_x=fx, frac_y=fy, frac_z=fz, x=cx, y=cy, z=cz,
-            )
-        for m in np.flatnonzero(keep_e):
-            i, j = (int(x) for x in self.edges[m])
-            if not (keep_n[i] and keep_n[j]):
-                continue
-            ia, ib, ic = (int(x) for x in self.images[m])
-            g.add_edge(
-                i, j, weight=float(self.saddle_energies[m]), saddle_energy=float(self.saddle_energies[m]),
-                barrier=float(self.saddle_energies[m] - self.energies[i]),
-                image_a=ia, image_b=ib, image_c=ic,
-            )
-        return g
+    def to_dict(self, thresholds: Iterable[float] = DEFAULT_THRESHOLDS) -> dict:
+        """JSON-ready summary (the CLI's ``--json`` object)."""
+        md = self.lowest().grid.metadata
+        return {
+            "e_min": float(self.e_min),
+            "mpe": _finite_or_none(self.mpe),
+            "percolation_energy": {f"{d}d": _finite_or_none(self.percolation_energy[d]) for d in (1, 2, 3)},
+            "percolation_directions": {f"{d}d": self.percolation_directions[d] for d in (1, 2, 3)},
+            "free_volume": {f"{t:g}": float(self.free_volume(t)) for t in thresholds},
+            "grid_shape": list(self.shape),
+            "source_frac": [float(x) for x in self.source_frac],
+            "connectivity": self.connectivity,
+            "source_mode": self.source_mode,
+            "model": md.get("model"),
+            "ion": md.get("ion"),
+        }
 
-    def to_igraph(self, threshold: float | None = None):
-        """An ``igraph.Graph`` with the same attributes as :meth:`to_networkx`."""
-        import igraph as ig
-
-        return ig.Graph.from_networkx(self.to_networkx(threshold))
-
-    def write_graphml(self, path: str | os.PathLike, threshold: float | None = None) -> None:
-        """Write the site graph as GraphML (readable by networkx, igraph, Gephi)."""
-        import networkx as nx
-
-        nx.write_graphml(self.to_networkx(threshold), os.fspath(path))
+    def summary(self, thresholds: Iterable[float] = DEFAULT_THRESHOLDS) -> str:
+        """Short human-readable summary."""
+        d = self.to_dict(thresholds)
+        lines = [
+            f"grid {'x'.join(map(str, d['grid_shape']))}  ion {d['ion'] or '-'}  model {d['model'] or '-'}"
+            f"  connectivity {d['connectivity']}",
+            f"e_min            {d['e_min']:.4f} eV at frac {np.round(d['source_frac'], 4).tolist()}",
+        ]
+        for k in ("1d", "2d", "3d"):
+            v = d["percolation_energy"][k]
+            dirs = d["percolation_directions"][k]
+            name = "MPE (1D)" if k == "1d" else f"{k.upper()} threshold"
+            lines.append(f"{name:<16} {'never' if v is None else f'{v:.4f} eV'}" + (f"  along {dirs}" if dirs else ""))
+        for t, fv in d["free_volume"].items():
+            lines.append(f"FV({t} eV)        {fv:.4f}")
+        lines.append(f"sites            {self.sites().n_sites}")
+        return "\n".join(lines)
 
 
 @dataclass(eq=False)
-class PercolationResult:
+class PercolationResult(Percolation):
     """Everything :func:`analyze` computes for one energy grid.
 
     Energies are in eV relative to the source's energy (``e_min``) unless the
@@ -205,32 +177,31 @@ class PercolationResult:
     percolation_directions: dict
     percolation_energy_any: dict
     percolation_directions_any: dict
-    _sorted_levels: NDArray[np.float64] = field(repr=False, default=None)
+    _sorted_levels: NDArray[np.float64] | None = field(repr=False, default=None)
 
-    # ------------------------------------------------------------ descriptors
     @property
-    def mpe(self) -> float:
-        """Minimal percolation energy (1D threshold), eV."""
-        return self.percolation_energy[1]
+    def results(self) -> list[PercolationResult]:
+        """``[self]``: the protocol's per-map list."""
+        return [self]
+
+    @property
+    def multiplicities(self) -> NDArray[np.int64]:
+        """(1,) how many mobile ions the map stands for (``metadata['multiplicity']``, default 1)."""
+        return np.asarray([int(self.grid.metadata.get("multiplicity", 1))], dtype=np.int64)
+
+    def lowest(self) -> PercolationResult:
+        """The result itself."""
+        return self
 
     @property
     def source_frac(self) -> NDArray[np.float64]:
+        """(3,) fractional position of the source node."""
         return self.grid.frac_coords(self.source)
 
     @property
     def shape(self) -> tuple[int, int, int]:
+        """Grid shape ``(na, nb, nc)``."""
         return self.grid.shape
-
-    def free_volume(self, t: ArrayLike) -> Any:
-        """Fraction of the cell volume with ``level_map <= t`` (t in eV, scalar or array)."""
-        if self._sorted_levels is None:
-            self._sorted_levels = np.sort(self.level_map, axis=None)
-        return _fraction_at_or_below(self._sorted_levels, t)
-
-    def fv_curve(self, ts: ArrayLike | None = None) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-        """``(ts, FV(ts))``; default ``ts``: 0 to 3 eV in 0.01 eV steps."""
-        ts = np.arange(0.0, 3.0 + 1e-9, 0.01) if ts is None else np.asarray(ts, dtype=np.float64)
-        return ts, np.asarray(self.free_volume(ts))
 
     @cached_property
     def mpe_supercell(self) -> float:
@@ -291,34 +262,17 @@ class PercolationResult:
         return cache[key]
 
     # ------------------------------------------------------------------ graphs
-    def _graph_arrays(self, threshold: float | None):
-        """Nodes and edges of the grid graph kept at ``threshold`` (relative eV)."""
-        from .core.sweep import stencil
+    def _graph_arrays(self, threshold: float | None) -> tuple[NDArray[np.int64], ...]:
+        """Nodes and edges of the grid graph kept at ``threshold`` (relative eV), with edge weights."""
+        from .core.graph import grid_edges
 
-        e = self.grid.energies
-        shape = np.asarray(e.shape)
-        rel = e.ravel() - self.e_min
+        rel = self.grid.energies - self.e_min
         keep = np.isfinite(rel) if threshold is None else rel <= threshold
-        nodes = np.flatnonzero(keep)
-        steps = stencil(self.connectivity)
-        steps = steps[[tuple(s) > (0, 0, 0) for s in steps]]  # one orientation per edge
-        ijk = np.stack(np.unravel_index(nodes, e.shape), axis=1)
-        src, dst, img = [], [], []
-        for s in steps:
-            nb = ijk + s
-            wrap = np.floor_divide(nb, shape)
-            nb_flat = np.ravel_multi_index(tuple((nb % shape).T), e.shape)
-            ok = keep[nb_flat]
-            src.append(nodes[ok])
-            dst.append(nb_flat[ok])
-            img.append(wrap[ok])
-        src = np.concatenate(src)
-        dst = np.concatenate(dst)
-        img = np.concatenate(img).reshape(-1, 3)
-        w = np.maximum(rel[src], rel[dst])
-        return nodes, src, dst, img, w
+        nodes, src, dst, img = grid_edges(keep, self.connectivity)
+        flat = rel.ravel()
+        return nodes, src, dst, img, np.maximum(flat[src], flat[dst])
 
-    def to_networkx(self, threshold: float | None = None):
+    def to_networkx(self, threshold: float | None = None) -> networkx.MultiGraph:
         """The grid graph as a ``networkx.MultiGraph``.
 
         Nodes are flat grid indices with ``energy`` and ``level`` (eV, relative),
@@ -346,7 +300,7 @@ class PercolationResult:
         )
         return g
 
-    def to_igraph(self, threshold: float | None = None):
+    def to_igraph(self, threshold: float | None = None) -> igraph.Graph:
         """The grid graph as an ``igraph.Graph`` (same attributes as :meth:`to_networkx`)."""
         import igraph as ig
 
@@ -376,54 +330,16 @@ class PercolationResult:
             self.sites().write_graphml(path, threshold)
             return
         if graph != "grid":
-            raise ValueError(f"`graph` must be 'grid' or 'sites' (got {graph!r})")
+            raise ExportError(f"`graph` must be 'grid' or 'sites' (got {graph!r})")
         nx.write_graphml(self.to_networkx(threshold), os.fspath(path))
-
-    # ----------------------------------------------------------------- summary
-    def to_dict(self, thresholds: Iterable[float] = (0.5, 0.9, 1.5)) -> dict:
-        """JSON-ready summary (the CLI's ``--json`` object)."""
-        thresholds = list(thresholds)
-        fin = lambda x: None if not np.isfinite(x) else float(x)  # noqa: E731
-        md = self.grid.metadata
-        return {
-            "e_min": float(self.e_min),
-            "mpe": fin(self.mpe),
-            "percolation_energy": {f"{d}d": fin(self.percolation_energy[d]) for d in (1, 2, 3)},
-            "percolation_directions": {f"{d}d": self.percolation_directions[d] for d in (1, 2, 3)},
-            "free_volume": {f"{t:g}": float(self.free_volume(t)) for t in thresholds},
-            "grid_shape": list(self.shape),
-            "source_frac": [float(x) for x in self.source_frac],
-            "connectivity": self.connectivity,
-            "source_mode": self.source_mode,
-            "model": md.get("model"),
-            "ion": md.get("ion"),
-        }
-
-    def summary(self, thresholds: Iterable[float] = (0.5, 0.9, 1.5)) -> str:
-        """Short human-readable summary."""
-        d = self.to_dict(thresholds)
-        lines = [
-            f"grid {'x'.join(map(str, d['grid_shape']))}  ion {d['ion'] or '-'}  model {d['model'] or '-'}"
-            f"  connectivity {d['connectivity']}",
-            f"e_min            {d['e_min']:.4f} eV at frac {np.round(d['source_frac'], 4).tolist()}",
-        ]
-        for k in ("1d", "2d", "3d"):
-            v = d["percolation_energy"][k]
-            dirs = d["percolation_directions"][k]
-            name = "MPE (1D)" if k == "1d" else f"{k.upper()} threshold"
-            lines.append(f"{name:<16} {'never' if v is None else f'{v:.4f} eV'}" + (f"  along {dirs}" if dirs else ""))
-        for t, fv in d["free_volume"].items():
-            lines.append(f"FV({t} eV)        {fv:.4f}")
-        lines.append(f"sites            {self.sites().n_sites}")
-        return "\n".join(lines)
 
     def __repr__(self) -> str:
         return f"PercolationResult(shape={self.shape}, e_min={self.e_min:.4f}, mpe={self.mpe:.4f})"
 
 
 @dataclass(eq=False)
-class PercolationSet:
-    """Results for a set of maps of one structure (one per symmetry-distinct mobile ion).
+class PercolationSet(Percolation):
+    """Results for the maps of one structure (one per symmetry-distinct mobile ion).
 
     Thresholds are the lowest over the maps; free volume is the union over the
     maps, each map's level measured from its own minimum.
@@ -435,9 +351,9 @@ class PercolationSet:
         How many mobile ions each map stands for.
     """
 
-    results: list
+    results: list[PercolationResult]
     multiplicities: NDArray[np.int64]
-    _sorted_levels: NDArray[np.float64] = field(repr=False, default=None)
+    _sorted_levels: NDArray[np.float64] | None = field(repr=False, default=None)
 
     def __len__(self) -> int:
         return len(self.results)
@@ -445,75 +361,92 @@ class PercolationSet:
     def __iter__(self):
         return iter(self.results)
 
-    def __getitem__(self, i):
+    def __getitem__(self, i: int) -> PercolationResult:
         return self.results[i]
 
+    def lowest(self) -> PercolationResult:
+        """The map whose source is lowest in energy."""
+        return min(self.results, key=lambda r: r.e_min)
+
     @property
-    def percolation_energy(self) -> dict:
+    def percolation_energy(self) -> dict[int, float]:
+        """{1, 2, 3} -> the lowest threshold over the maps, eV."""
         return {d: min(r.percolation_energy[d] for r in self.results) for d in (1, 2, 3)}
 
     @property
-    def percolation_directions(self) -> dict:
-        out = {}
-        for d in (1, 2, 3):
-            best = min(self.results, key=lambda r: r.percolation_energy[d])
-            out[d] = best.percolation_directions[d]
-        return out
-
-    @property
-    def mpe(self) -> float:
-        return self.percolation_energy[1]
+    def percolation_directions(self) -> dict[int, list[list[int]]]:
+        """{1, 2, 3} -> the directions of the map with the lowest threshold."""
+        return {d: min(self.results, key=lambda r: r.percolation_energy[d]).percolation_directions[d] for d in (1, 2, 3)}
 
     @property
     def e_min(self) -> float:
-        return min(r.e_min for r in self.results)
+        """The lowest source energy over the maps, eV (absolute)."""
+        return self.lowest().e_min
+
+    @cached_property
+    def level_map(self) -> NDArray[np.float64]:
+        """(na, nb, nc) union of the maps: the lowest level of each node, each map from its own source, eV."""
+        return np.min(np.stack([r.level_map for r in self.results]), axis=0)
 
     @property
     def grid(self) -> EnergyGrid:
-        return self.results[0].grid
-
-    @property
-    def shape(self):
-        return self.results[0].shape
-
-    @property
-    def source_frac(self):
-        return min(self.results, key=lambda r: r.e_min).source_frac
+        """The grid of :meth:`lowest`."""
+        return self.lowest().grid
 
     @property
     def connectivity(self) -> int:
+        """6, 18 or 26."""
         return self.results[0].connectivity
 
     @property
     def source_mode(self) -> str:
+        """``'min'``, ``'node'`` or ``'any'`` (see :func:`analyze`)."""
         return self.results[0].source_mode
-
-    def free_volume(self, t: ArrayLike) -> Any:
-        """Fraction of nodes below ``t`` (eV) in the level map of any of the maps."""
-        if self._sorted_levels is None:  # union over the maps: the lowest level of each node
-            lev = np.min(np.stack([r.level_map for r in self.results]), axis=0)
-            self._sorted_levels = np.sort(lev, axis=None)
-        return _fraction_at_or_below(self._sorted_levels, t)
-
-    def fv_curve(self, ts: ArrayLike | None = None):
-        ts = np.arange(0.0, 3.0 + 1e-9, 0.01) if ts is None else np.asarray(ts, dtype=np.float64)
-        return ts, np.asarray(self.free_volume(ts))
-
-    def sites(self, **kw) -> SiteGraph:
-        return min(self.results, key=lambda r: r.e_min).sites(**kw)
-
-    to_dict = PercolationResult.to_dict
-    summary = PercolationResult.summary
 
     def __repr__(self) -> str:
         return f"PercolationSet(n_maps={len(self.results)}, mpe={self.mpe:.4f})"
+
+
+def _source(e: NDArray[np.float64], source: int | tuple | str | None, source_tol: float):
+    """``(source node, source mask, mode)`` of the ``source`` argument of :func:`analyze`."""
+    flat = e.ravel()
+    if source is None or (isinstance(source, str) and source in ("min", "any")):
+        src = int(np.argmin(flat))
+        return src, flat <= flat[src] + abs(float(source_tol)), "any" if source == "any" else "min"
+    if isinstance(source, str):
+        raise GridError(f"`source` must be None, 'any', a flat index or an (i, j, k) tuple (got {source!r})")
+    try:
+        if np.ndim(source) == 1 and len(source) == 3:
+            src = int(np.ravel_multi_index(tuple(int(s) for s in source), e.shape))
+        else:
+            src = int(source)
+            if not 0 <= src < flat.size:
+                raise ValueError
+    except (TypeError, ValueError):
+        raise GridError(f"`source` {source!r} is not a node of a grid of shape {e.shape}") from None
+    if not np.isfinite(flat[src]):
+        raise GridError(f"`source` {source!r} is a forbidden node (non-finite energy)")
+    mask = np.zeros(flat.size, dtype=bool)
+    mask[src] = True
+    return src, mask, "node"
+
+
+def _thresholds(thr: NDArray[np.float64], dirs: NDArray[np.int64], e_src: float) -> tuple[dict, dict]:
+    """Thresholds relative to the source and canonical directions of a sweep's output."""
+    energies = {d + 1: float(thr[d] - e_src) for d in range(3)}
+    directions = {d + 1: (canonical_basis(dirs[d, : d + 1]) if np.isfinite(thr[d]) else []) for d in range(3)}
+    return energies, directions
+
+
+def _is_maps(grid: object) -> bool:
+    return isinstance(grid, (list, tuple)) and bool(grid) and all(isinstance(g, EnergyGrid) for g in grid)
 
 
 def analyze(
     grid: EnergyGrid | ArrayLike | Sequence[EnergyGrid],
     *,
     lattice: ArrayLike | None = None,
-    connectivity: int = 6,
+    connectivity: int = DEFAULT_CONNECTIVITY,
     source: int | tuple | str | None = None,
     source_tol: float = 1e-6,
 ) -> PercolationResult | PercolationSet:
@@ -521,9 +454,9 @@ def analyze(
 
     Parameters
     ----------
-    grid : EnergyGrid, (na, nb, nc) array (then pass ``lattice``), or a sequence of EnergyGrid
-        A sequence (vacancy-mode scan, one map per distinct mobile ion) gives a
-        :class:`PercolationSet`.
+    grid : EnergyGrid, (na, nb, nc) array (then pass ``lattice``), or a ScanResult / sequence of EnergyGrid
+        One map gives a :class:`PercolationResult`; the maps of a scan (one per
+        distinct mobile ion, e.g. what ``ionnet.scan`` returns) a :class:`PercolationSet`.
     lattice : (3, 3) array, Å, optional
         Rows a, b, c; required with a raw array.
     connectivity : {6, 18, 26}
@@ -541,18 +474,19 @@ def analyze(
     Returns
     -------
     PercolationResult or PercolationSet
+        Both have ``mpe``, ``percolation_energy``, ``free_volume``, ``sites()``,
+        ``summary()``, ``to_dict()`` and ``lowest()`` (:class:`Percolation`).
 
     Raises
     ------
     GridError
-        Malformed grid or lattice, bad connectivity or source.
+        Malformed grid or lattice, bad connectivity or source, an empty sequence.
 
     Examples
     --------
     >>> import numpy as np, ionnet
-    >>> x = np.arange(8) / 8
-    >>> E = 0.1 * np.cos(2 * np.pi * x)[:, None, None] + 0.3 * np.cos(2 * np.pi * x)[None, :, None] \\
-    ...     + 0.5 * np.cos(2 * np.pi * x)[None, None, :]
+    >>> from ionnet.data import cosine_field
+    >>> E = cosine_field((8, 8, 8), (0.1, 0.3, 0.5))  # eV: barriers 0.2, 0.6, 1.0 along a, b, c
     >>> r = ionnet.analyze(E, lattice=np.eye(3) * 5.0)
     >>> round(r.mpe, 6), r.percolation_directions[1]
     (0.2, [[1, 0, 0]])
@@ -561,67 +495,24 @@ def analyze(
     """
     from .core.sweep import sweep
 
-    if connectivity not in (6, 18, 26):
-        raise GridError(f"`connectivity` must be 6, 18 or 26 (got {connectivity!r})")
-    if isinstance(grid, (list, tuple)) and grid and all(isinstance(g, EnergyGrid) for g in grid):
+    connectivity = check_connectivity(connectivity)
+    if _is_maps(grid):
         res = [analyze(g, connectivity=connectivity, source=source, source_tol=source_tol) for g in grid]
-        mult = np.asarray([int(g.metadata.get("multiplicity", 1)) for g in grid], dtype=np.int64)
-        return PercolationSet(res, mult)
+        return PercolationSet(res, np.concatenate([r.multiplicities for r in res]))
+    if isinstance(grid, (list, tuple)) and len(grid) == 0:
+        raise GridError("nothing to analyse: the sequence of grids is empty")
     if not isinstance(grid, EnergyGrid):
         if lattice is None:
             raise GridError("a raw energy array needs `lattice=` (3x3, Å, rows a, b, c)")
         grid = EnergyGrid(grid, lattice)
-    e = grid.energies
-    flat = e.ravel()
-    mode = "min"
-    if source is None or (isinstance(source, str) and source in ("min", "any")):
-        src = int(np.argmin(flat))
-        mode = "any" if source == "any" else "min"
-        src_mask = flat <= flat[src] + abs(float(source_tol))
-    elif isinstance(source, str):
-        raise GridError(f"`source` must be None, 'any', a flat index or an (i, j, k) tuple (got {source!r})")
-    else:
-        try:
-            if np.ndim(source) == 1 and len(source) == 3:
-                src = int(np.ravel_multi_index(tuple(int(s) for s in source), e.shape))
-            else:
-                src = int(source)
-                if not 0 <= src < flat.size:
-                    raise ValueError
-        except (TypeError, ValueError):
-            raise GridError(f"`source` {source!r} is not a node of a grid of shape {e.shape}") from None
-        mode = "node"
-        if not np.isfinite(flat[src]):
-            raise GridError(f"`source` {source!r} is a forbidden node (non-finite energy)")
-        src_mask = np.zeros(flat.size, dtype=bool)
-        src_mask[src] = True
-    e_src = float(flat[src])
-    level, thr_src, dir_src, thr_any, dir_any = sweep(e, connectivity=connectivity, source=src_mask)
-    level = level - e_src
-
-    def pack(thr, dirs):
-        energies = {d + 1: float(thr[d] - e_src) for d in range(3)}
-        directions = {
-            d + 1: (_canonical_basis(dirs[d, : d + 1]) if np.isfinite(thr[d]) else []) for d in range(3)
-        }
-        return energies, directions
-
-    pe_src, pd_src = pack(thr_src, dir_src)
-    pe_any, pd_any = pack(thr_any, dir_any)
-    if mode == "any":
-        pe, pd = pe_any, pd_any
-    else:
-        pe, pd = pe_src, pd_src
+    src, src_mask, mode = _source(grid.energies, source, source_tol)
+    e_src = float(grid.energies.ravel()[src])
+    level, thr_src, dir_src, thr_any, dir_any = sweep(grid.energies, connectivity=connectivity, source=src_mask)
+    pe_src, pd_src = _thresholds(thr_src, dir_src, e_src)
+    pe_any, pd_any = _thresholds(thr_any, dir_any, e_src)
+    pe, pd = (pe_any, pd_any) if mode == "any" else (pe_src, pd_src)
     return PercolationResult(
-        grid=grid,
-        connectivity=connectivity,
-        e_min=e_src,
-        source=src,
-        sources=np.flatnonzero(src_mask),
-        source_mode=mode,
-        level_map=level,
-        percolation_energy=pe,
-        percolation_directions=pd,
-        percolation_energy_any=pe_any,
-        percolation_directions_any=pd_any,
+        grid=grid, connectivity=connectivity, e_min=e_src, source=src, sources=np.flatnonzero(src_mask),
+        source_mode=mode, level_map=level - e_src, percolation_energy=pe, percolation_directions=pd,
+        percolation_energy_any=pe_any, percolation_directions_any=pd_any,
     )

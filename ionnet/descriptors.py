@@ -35,12 +35,17 @@ from the authors' pipeline.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
 from .errors import GridError
+from .settings import DEFAULT_THRESHOLDS
+
+if TYPE_CHECKING:
+    from .analysis import Percolation, PercolationResult
 
 __all__ = [
     "XI_THRESHOLDS",
@@ -61,7 +66,7 @@ logger = logging.getLogger(__name__)
 XI_THRESHOLDS: tuple[float, ...] = (0.5, 0.48, 0.52, 0.46, 0.54)
 
 
-def logistic(x: ArrayLike) -> Any:
+def logistic(x: ArrayLike) -> float | NDArray[np.float64]:
     """The logistic function ``s(x) = 1 / (1 + exp(-x))`` (scalar or array).
 
     Examples
@@ -75,7 +80,7 @@ def logistic(x: ArrayLike) -> Any:
     return float(out) if out.ndim == 0 else out
 
 
-def xi_from_fv(fvc: ArrayLike, fvd: ArrayLike) -> Any:
+def xi_from_fv(fvc: ArrayLike, fvd: ArrayLike) -> float | NDArray[np.float64]:
     """Xi = s(10 (log10 FVc + 2)) * s(10 (log10 FVd + 1.15)), s the logistic function.
 
     ``FVc`` and ``FVd`` are fractions of the cell (0..1).  A zero free volume
@@ -91,14 +96,14 @@ def xi_from_fv(fvc: ArrayLike, fvd: ArrayLike) -> Any:
     fvc = np.asarray(fvc, dtype=np.float64)
     fvd = np.asarray(fvd, dtype=np.float64)
     if np.any(fvc < 0) or np.any(fvd < 0):
-        raise ValueError(f"free volumes must be >= 0 (got FVc={fvc}, FVd={fvd})")
+        raise GridError(f"free volumes must be >= 0 (got FVc={fvc}, FVd={fvd})")
     with np.errstate(divide="ignore"):
         out = logistic(10.0 * (np.log10(fvc) + 2.0)) * logistic(10.0 * (np.log10(fvd) + 1.15))
     out = np.asarray(out, dtype=np.float64)
     return float(out) if out.ndim == 0 else out
 
 
-def per_map_results(result: Any) -> list:
+def per_map_results(result: Percolation) -> list[PercolationResult]:
     """The per-ion :class:`~ionnet.PercolationResult` list of a result or a set.
 
     Raises
@@ -106,7 +111,12 @@ def per_map_results(result: Any) -> list:
     GridError
         If the maps do not share one grid shape (they cannot be overlaid).
     """
-    maps = list(result.results) if hasattr(result, "results") else [result]
+    from .analysis import Percolation
+
+    if not isinstance(result, Percolation):
+        raise GridError(f"descriptors need a PercolationResult or PercolationSet (got {type(result).__name__}); "
+                        "run ionnet.analyze first")
+    maps = list(result.results)
     if not maps:
         raise GridError("an empty PercolationSet has no maps to compute descriptors from")
     shapes = {m.grid.shape for m in maps}
@@ -120,11 +130,11 @@ def per_map_results(result: Any) -> list:
 def _thresholds(t: ArrayLike) -> NDArray[np.float64]:
     ts = np.atleast_1d(np.asarray(t, dtype=np.float64))
     if ts.ndim != 1 or not np.all(np.isfinite(ts)):
-        raise ValueError(f"`thresholds` must be finite energies in eV (got {t!r})")
+        raise GridError(f"`thresholds` must be finite energies in eV (got {t!r})")
     return ts
 
 
-def _union_rel_energy(result: Any) -> NDArray[np.float64]:
+def _union_rel_energy(result: Percolation) -> NDArray[np.float64]:
     """(na, nb, nc) min over maps of (E - E_min of that map), eV."""
     maps = per_map_results(result)
     out = None
@@ -135,7 +145,7 @@ def _union_rel_energy(result: Any) -> NDArray[np.float64]:
     return out
 
 
-def fv_disconnected(result: Any, t: ArrayLike) -> Any:
+def fv_disconnected(result: Percolation, t: ArrayLike) -> float | NDArray[np.float64]:
     """FVd(t): fraction of cell nodes with ``E - E_min < t`` in any per-ion map.
 
     Each map is measured from its own minimum; strict ``<`` as in the authors'
@@ -157,7 +167,7 @@ def fv_disconnected(result: Any, t: ArrayLike) -> Any:
     return float(fv[0]) if np.ndim(t) == 0 else fv
 
 
-def _supercell_levels(m: Any, t_max: float) -> NDArray[np.float64]:
+def _supercell_levels(m: PercolationResult, t_max: float) -> NDArray[np.float64]:
     """Authors' connected map of one per-ion result on the common 2x2x2 frame.
 
     Returns the (2na, 2nb, 2nc) level map (eV above the map's minimum) of an
@@ -191,7 +201,7 @@ def _supercell_levels(m: Any, t_max: float) -> NDArray[np.float64]:
     return np.roll(level, shift=tuple(int(s) for s in (src - n)), axis=(0, 1, 2))
 
 
-def fv_connected(result: Any, t: ArrayLike, *, method: str = "supercell") -> Any:
+def fv_connected(result: Percolation, t: ArrayLike, *, method: str = "supercell") -> float | NDArray[np.float64]:
     """FVc(t): fraction of nodes whose minimal-energy level is ``< t``, union over per-ion maps.
 
     Parameters
@@ -234,14 +244,14 @@ def fv_connected(result: Any, t: ArrayLike, *, method: str = "supercell") -> Any
         for m in maps[1:]:
             lev = np.minimum(lev, _supercell_levels(m, t_max))
     else:
-        raise ValueError(f"`method` must be 'supercell' or 'cell' (got {method!r})")
+        raise GridError(f"`method` must be 'supercell' or 'cell' (got {method!r})")
     srt = np.sort(lev, axis=None)
     fv = np.searchsorted(srt, ts, side="left") / srt.size  # strict <
     return float(fv[0]) if np.ndim(t) == 0 else fv
 
 
 def xi_components(
-    result: Any, *, thresholds: Sequence[float] = XI_THRESHOLDS, method: str = "supercell"
+    result: Percolation, *, thresholds: Sequence[float] = XI_THRESHOLDS, method: str = "supercell"
 ) -> dict:
     """``{'fvc', 'fvd', 'xi'}``: the threshold-averaged free volumes and Xi computed from them."""
     ts = _thresholds(thresholds)
@@ -250,7 +260,7 @@ def xi_components(
     return {"fvc": fvc, "fvd": fvd, "xi": float(xi_from_fv(fvc, fvd))}
 
 
-def xi(result: Any, *, thresholds: Sequence[float] = XI_THRESHOLDS, method: str = "supercell") -> float:
+def xi(result: Percolation, *, thresholds: Sequence[float] = XI_THRESHOLDS, method: str = "supercell") -> float:
     """The authors' ranking descriptor Xi of a result (one map) or a set (vacancy mode).
 
     ``Xi = s(10 (log10 FVc + 2)) * s(10 (log10 FVd + 1.15))`` with ``s`` the
@@ -274,8 +284,8 @@ def xi(result: Any, *, thresholds: Sequence[float] = XI_THRESHOLDS, method: str 
     Examples
     --------
     >>> import numpy as np, ionnet
-    >>> x = np.arange(10) / 10
-    >>> E = 0.2 * np.cos(2 * np.pi * x)[:, None, None] + np.zeros((10, 10, 10))  # flat in b, c
+    >>> from ionnet.data import cosine_field
+    >>> E = cosine_field((10, 10, 10), (0.2, 0.0, 0.0))  # flat in b, c
     >>> r = ionnet.analyze(E, lattice=np.eye(3) * 5.0)
     >>> xi_components(r)["fvc"], xi_components(r)["fvd"]  # all nodes below 0.46 eV, connected in 3D
     (1.0, 1.0)
@@ -290,7 +300,7 @@ def _fin(x: float) -> float | None:
     return x if np.isfinite(x) else None
 
 
-def descriptor_row(result: Any, thresholds: Iterable[float] = (0.5, 0.9, 1.5)) -> dict:
+def descriptor_row(result: Percolation, thresholds: Iterable[float] = DEFAULT_THRESHOLDS) -> dict:
     """One flat, JSON-ready row of screening descriptors.
 
     Parameters
@@ -312,10 +322,8 @@ def descriptor_row(result: Any, thresholds: Iterable[float] = (0.5, 0.9, 1.5)) -
     Examples
     --------
     >>> import numpy as np, ionnet
-    >>> x = np.arange(8) / 8
-    >>> E = 0.1 * np.cos(2 * np.pi * x)[:, None, None] + 0.3 * np.cos(2 * np.pi * x)[None, :, None] \\
-    ...     + 0.5 * np.cos(2 * np.pi * x)[None, None, :]
-    >>> row = descriptor_row(ionnet.analyze(E, lattice=np.eye(3) * 5.0))
+    >>> from ionnet.data import cosine_field
+    >>> row = descriptor_row(ionnet.analyze(cosine_field((8, 8, 8), (0.1, 0.3, 0.5)), lattice=np.eye(3) * 5.0))
     >>> round(row["mpe"], 6), round(row["e2d"], 6), round(row["e3d"], 6), row["grid_shape"]
     (0.2, 0.6, 1.0, [8, 8, 8])
     """

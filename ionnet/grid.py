@@ -1,22 +1,30 @@
-"""The :class:`EnergyGrid`: energies of a probe ion on a periodic 3D grid."""
+"""The :class:`EnergyGrid` (energies of a probe ion on a periodic 3D grid) and the
+:class:`ScanResult` (the maps of one scan), with their ``.npz`` files."""
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from .errors import GridError
 
-__all__ = ["EnergyGrid", "FORMAT_VERSION", "save_grids", "load_grids"]
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+    #: Which nodes: a flat index, an ``(i, j, k)`` tuple, an array of flat indices, or None (all).
+    NodeIndex = int | tuple[int, int, int] | ArrayLike | None
+
+__all__ = ["EnergyGrid", "ScanResult", "FORMAT_VERSION", "save_grids", "load_grids"]
 
 FORMAT_VERSION = 1
 
 
-def _check_lattice(lattice: Any) -> NDArray[np.float64]:
+def _check_lattice(lattice: ArrayLike) -> NDArray[np.float64]:
     try:
         lat = np.asarray(lattice, dtype=np.float64)
     except (TypeError, ValueError) as e:
@@ -31,7 +39,7 @@ def _check_lattice(lattice: Any) -> NDArray[np.float64]:
     return lat
 
 
-def _check_energies(energies: Any) -> NDArray[np.float64]:
+def _check_energies(energies: ArrayLike) -> NDArray[np.float64]:
     try:
         e = np.asarray(energies, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -50,14 +58,14 @@ def _check_energies(energies: Any) -> NDArray[np.float64]:
     return e
 
 
-def _structure_to_json(structure: Any) -> str:
+def _structure_to_json(structure: Structure | dict | None) -> str:
     """JSON text of a framework (pymatgen ``as_dict``), or "" for none."""
     if structure is None:
         return ""
     return json.dumps(structure.as_dict() if hasattr(structure, "as_dict") else structure)
 
 
-def _structure_from_json(text: str) -> Any:
+def _structure_from_json(text: str) -> Structure | dict | None:
     """A pymatgen Structure from :func:`_structure_to_json` text (the dict when pymatgen is absent)."""
     if not text:
         return None
@@ -101,7 +109,7 @@ class EnergyGrid:
 
     energies: NDArray[np.float64]
     lattice: NDArray[np.float64]
-    structure: Any = None
+    structure: Structure | dict | None = None
     metadata: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -125,7 +133,7 @@ class EnergyGrid:
         """Cell volume in Å^3."""
         return float(abs(np.linalg.det(self.lattice)))
 
-    def frac_coords(self, index: Any = None) -> NDArray[np.float64]:
+    def frac_coords(self, index: NodeIndex = None) -> NDArray[np.float64]:
         """Fractional coordinates of nodes.
 
         ``index`` may be a flat index, an ``(i, j, k)`` tuple, an array of flat
@@ -140,7 +148,7 @@ class EnergyGrid:
             idx = np.stack(np.unravel_index(np.asarray(index), self.shape), axis=-1)
         return idx / shape
 
-    def cart_coords(self, index: Any = None) -> NDArray[np.float64]:
+    def cart_coords(self, index: NodeIndex = None) -> NDArray[np.float64]:
         """Cartesian coordinates (Å) of nodes; same ``index`` rules as :meth:`frac_coords`."""
         return self.frac_coords(index) @ self.lattice
 
@@ -192,7 +200,7 @@ class EnergyGrid:
         )
 
 
-def _json_default(o: Any) -> Any:
+def _json_default(o: object) -> object:
     if isinstance(o, np.ndarray):
         return o.tolist()
     if isinstance(o, (np.integer,)):
@@ -204,7 +212,81 @@ def _json_default(o: Any) -> Any:
     return str(o)
 
 
-def save_grids(grids: "EnergyGrid | list[EnergyGrid]", path: str | os.PathLike) -> None:
+class ScanResult(list):
+    """The maps of one scan: a list of :class:`EnergyGrid`, one per symmetry-distinct mobile ion.
+
+    ``ionnet.scan`` and :func:`load_grids` always return one.  An empty-framework
+    scan holds a single map; for convenience its ``energies``, ``metadata``,
+    ``structure`` (and the grid's other attributes) are then read through,
+    while a result of several maps asks for :meth:`lowest` or an index.
+    ``analyze`` of a ScanResult gives a :class:`~ionnet.PercolationSet`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from ionnet import EnergyGrid, ScanResult
+    >>> maps = ScanResult([EnergyGrid(np.zeros((4, 4, 4)) + k, np.eye(3) * 4.0, metadata={"multiplicity": 2})
+    ...                    for k in (1.0, 0.0)])
+    >>> len(maps), maps.multiplicities.tolist(), float(maps.lowest().energies.min()), maps.shape
+    (2, [2, 2], 0.0, (4, 4, 4))
+    >>> maps.energies
+    Traceback (most recent call last):
+    ...
+    ionnet.errors.GridError: this result holds 2 maps; pick one (result[i], result.lowest()) to read `energies`
+    """
+
+    def __init__(self, grids: Iterable[EnergyGrid] = ()) -> None:
+        super().__init__(grids)
+        if not self:
+            raise GridError("a scan result needs at least one EnergyGrid")
+        bad = [type(g).__name__ for g in self if not isinstance(g, EnergyGrid)]
+        if bad:
+            raise GridError(f"a scan result holds EnergyGrid maps (got {', '.join(sorted(set(bad)))})")
+
+    @property
+    def multiplicities(self) -> NDArray[np.int64]:
+        """(n,) how many mobile ions of the cell each map stands for (``metadata['multiplicity']``, default 1)."""
+        return np.asarray([int(g.metadata.get("multiplicity", 1)) for g in self], dtype=np.int64)
+
+    def lowest(self) -> EnergyGrid:
+        """The map with the lowest energy (the ground state of the mobile ion)."""
+        return min(self, key=lambda g: float(np.min(g.energies)))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write every map to one ``.npz`` (:func:`save_grids`)."""
+        save_grids(self, path)
+
+    def _single(self, name: str) -> EnergyGrid:
+        if len(self) != 1:
+            raise GridError(f"this result holds {len(self)} maps; pick one (result[i], result.lowest()) to read `{name}`")
+        return self[0]
+
+    def _common(self, name: str) -> Any:
+        values = [getattr(g, name) for g in self]
+        if any(not np.array_equal(v, values[0]) for v in values[1:]):
+            raise GridError(f"the maps of this result differ in `{name}`; pick one (result[i])")
+        return values[0]
+
+    energies = property(lambda self: self._single("energies").energies, doc="The single map's energies (eV).")
+    metadata = property(lambda self: self._single("metadata").metadata, doc="The single map's metadata.")
+    structure = property(lambda self: self._single("structure").structure, doc="The single map's framework.")
+    shape = property(lambda self: self._common("shape"), doc="Grid shape ``(na, nb, nc)`` shared by the maps.")
+    lattice = property(lambda self: self._common("lattice"), doc="(3, 3) lattice (Å) shared by the maps.")
+    spacing_ang = property(lambda self: self._common("spacing_ang"), doc="(3,) node spacing along a, b, c in Å.")
+
+    def frac_coords(self, index: NodeIndex = None) -> NDArray[np.float64]:
+        """Fractional coordinates of nodes (see :meth:`EnergyGrid.frac_coords`)."""
+        return EnergyGrid.frac_coords(self, index)  # type: ignore[arg-type]
+
+    def cart_coords(self, index: NodeIndex = None) -> NDArray[np.float64]:
+        """Cartesian coordinates (Å) of nodes (see :meth:`EnergyGrid.cart_coords`)."""
+        return self.frac_coords(index) @ self.lattice
+
+    def __repr__(self) -> str:
+        return f"ScanResult({len(self)} map{'s' if len(self) != 1 else ''}, shape={self[0].shape})"
+
+
+def save_grids(grids: EnergyGrid | Iterable[EnergyGrid], path: str | os.PathLike) -> None:
     """Write one grid, or the maps of a vacancy-mode scan (same lattice and shape), to one ``.npz``.
 
     A single grid is written exactly as :meth:`EnergyGrid.save` does.
@@ -234,10 +316,13 @@ def save_grids(grids: "EnergyGrid | list[EnergyGrid]", path: str | os.PathLike) 
     os.replace(tmp, path)
 
 
-def load_grids(path: str | os.PathLike) -> "EnergyGrid | list[EnergyGrid]":
-    """Read a file written by :func:`save_grids` or :meth:`EnergyGrid.save`.
+def load_grids(path: str | os.PathLike) -> ScanResult:
+    """Read a file written by :func:`save_grids`, :meth:`ScanResult.save` or :meth:`EnergyGrid.save`.
 
-    Returns one :class:`EnergyGrid`, or a list of them for a multi-map file.
+    Returns
+    -------
+    ScanResult
+        Every map of the file (one for a single-map file).
     """
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -247,11 +332,11 @@ def load_grids(path: str | os.PathLike) -> "EnergyGrid | list[EnergyGrid]":
     except (OSError, ValueError, KeyError) as e:
         raise GridError(f"cannot read grid file {os.fspath(path)}: not an ionnet .npz grid ({e})") from None
     if ndim == 3:
-        return EnergyGrid.load(path)
+        return ScanResult([EnergyGrid.load(path)])
     with np.load(path, allow_pickle=False) as z:
         energies = z["energies"]
         lattice = z["lattice"]
         metas = json.loads(str(z["metadata"]))
         sjson = str(z["structure"]) if "structure" in z else ""
     structure = _structure_from_json(sjson)
-    return [EnergyGrid(e, lattice, structure=structure, metadata=m) for e, m in zip(energies, metas)]
+    return ScanResult(EnergyGrid(e, lattice, structure=structure, metadata=m) for e, m in zip(energies, metas))

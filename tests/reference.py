@@ -107,19 +107,3 @@ def minimax_levels(E, sources, connectivity=6):
                 best[y] = cand
                 heapq.heappush(heap, (cand, y))
     return best
-
-
-def smooth_field(shape, seed, n_modes=6, forbidden=0.0):
-    """A random smooth periodic field (a few low Fourier modes), optionally with forbidden nodes."""
-    rng = np.random.default_rng(seed)
-    grids = np.meshgrid(*[np.arange(k) / k for k in shape], indexing="ij")
-    E = np.zeros(shape)
-    for _ in range(n_modes):
-        kvec = rng.integers(-2, 3, size=3)
-        amp = rng.normal()
-        phase = rng.uniform(0, 2 * np.pi)
-        E += amp * np.cos(2 * np.pi * sum(kvec[i] * grids[i] for i in range(3)) + phase)
-    E += 1e-4 * rng.normal(size=shape)  # break exact ties
-    if forbidden:
-        E[rng.random(shape) < forbidden] = np.inf
-    return E

@@ -10,6 +10,9 @@ import pytest
 
 import ionnet
 
+pytestmark = pytest.mark.slow  # real subprocesses
+from ionnet.data import cosine_field
+
 
 def run(*args, **kw):
     return subprocess.run([sys.executable, "-m", "ionnet.cli", *map(str, args)], capture_output=True, text=True, **kw)
@@ -17,9 +20,7 @@ def run(*args, **kw):
 
 @pytest.fixture(scope="module")
 def grid_file(tmp_path_factory):
-    n = (12, 10, 8)
-    x, y, z = np.meshgrid(*[np.arange(k) / k for k in n], indexing="ij")
-    E = 0.1 * np.cos(2 * np.pi * x) + 0.3 * np.cos(2 * np.pi * y) + 0.5 * np.cos(2 * np.pi * z) - 3.0
+    E = cosine_field((12, 10, 8), (0.1, 0.3, 0.5), offset=-3.0)
     path = tmp_path_factory.mktemp("cli") / "g.npz"
     ionnet.EnergyGrid(E, np.diag([6.0, 5.0, 4.0]), metadata={"ion": "Li", "model": "analytic"}).save(path)
     return path

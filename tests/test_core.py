@@ -12,18 +12,12 @@ from hypothesis import strategies as st
 import ionnet
 from ionnet import EnergyGrid, GridError, analyze
 
-from reference import minimax_levels, smooth_field, thresholds
+from ionnet.data import cosine_field, random_field, two_well_field
+from reference import minimax_levels, thresholds
 
 
 def axis(n):
     return np.arange(n) / n
-
-
-def separable(shape, amps):
-    """E = A cos 2πx + B cos 2πy + C cos 2πz on a grid of ``shape``."""
-    x, y, z = np.meshgrid(*[axis(n) for n in shape], indexing="ij")
-    a, b, c = amps
-    return a * np.cos(2 * np.pi * x) + b * np.cos(2 * np.pi * y) + c * np.cos(2 * np.pi * z)
 
 
 def cos_range(n):
@@ -40,7 +34,7 @@ def test_separable_field_thresholds_in_closed_form(shape, perm, connectivity):
     # amplitudes A < B < C assigned to axes in the order given by perm
     amps = np.empty(3)
     amps[list(perm)] = [0.1, 0.3, 0.5]
-    E = separable(shape, amps)
+    E = cosine_field(shape, amps)
     r = analyze(E, lattice=np.diag([4.0, 5.0, 6.0]), connectivity=connectivity)
     # crossing axis k costs amps[k] * (range of cos on that axis's nodes); cheapest axes first
     cost = sorted((amps[k] * cos_range(shape[k]), k) for k in range(3))
@@ -53,7 +47,7 @@ def test_separable_field_thresholds_in_closed_form(shape, perm, connectivity):
 
 
 def test_separable_field_free_volume_limits():
-    E = separable((8, 8, 8), (0.1, 0.3, 0.5))
+    E = cosine_field((8, 8, 8), (0.1, 0.3, 0.5))
     r = analyze(E, lattice=np.eye(3) * 5)
     # everything is reachable at the highest energy (1.8 eV above the minimum), nothing below zero
     assert r.free_volume(1.8 + 1e-12) == 1.0
@@ -65,10 +59,8 @@ def test_separable_field_free_volume_limits():
 
 def test_barrier_of_a_two_site_cell_and_site_graph():
     # two equal minima per cell along a (cos 4πx), barrier 2A between them
-    n = (16, 8, 8)
-    x, y, z = np.meshgrid(*[axis(k) for k in n], indexing="ij")
     A, B, C = 0.2, 0.4, 0.7
-    E = A * np.cos(4 * np.pi * x) + B * np.cos(2 * np.pi * y) + C * np.cos(2 * np.pi * z)
+    E = two_well_field((16, 8, 8), barrier=A, tilt=0.0, amplitudes=(B, C))
     r = analyze(E, lattice=np.diag([8.0, 4.0, 4.0]))
     assert r.mpe == pytest.approx(2 * A)
     assert r.percolation_directions[1] == [[1, 0, 0]]
@@ -110,7 +102,7 @@ def test_diagonal_channel_converges_with_grid_refinement():
 @pytest.mark.parametrize("connectivity", [6, 26])
 def test_thresholds_equal_reference_bisection(seed, connectivity):
     shape = [(5, 6, 7), (6, 6, 6), (4, 7, 5)][seed % 3]
-    E = smooth_field(shape, seed, forbidden=0.1 if seed % 2 else 0.0)
+    E = random_field(shape, seed, forbidden=0.1 if seed % 2 else 0.0)
     if not np.isfinite(E).any():
         pytest.skip("degenerate field")
     r = analyze(E, lattice=np.eye(3) * 3, connectivity=connectivity)
@@ -126,7 +118,7 @@ def test_thresholds_equal_reference_bisection(seed, connectivity):
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("connectivity", [6, 18, 26])
 def test_level_map_is_minimax_distance(seed, connectivity):
-    E = smooth_field((6, 5, 7), 100 + seed, forbidden=0.15)
+    E = random_field((6, 5, 7), 100 + seed, forbidden=0.15)
     r = analyze(E, lattice=np.eye(3) * 3, connectivity=connectivity)
     srcs = [tuple(int(v) for v in np.unravel_index(s, E.shape)) for s in r.sources]
     ref = minimax_levels(E, srcs, connectivity) - r.e_min
@@ -136,7 +128,7 @@ def test_level_map_is_minimax_distance(seed, connectivity):
 
 
 def test_source_any_matches_reference_with_all_nodes_as_sources():
-    E = smooth_field((6, 6, 6), 7, forbidden=0.2)
+    E = random_field((6, 6, 6), 7, forbidden=0.2)
     r = analyze(E, lattice=np.eye(3) * 3, source="any")
     everywhere = [tuple(int(v) for v in ix) for ix in zip(*np.nonzero(np.isfinite(E)))]
     ref = thresholds(E, sources=everywhere)
@@ -148,7 +140,7 @@ def test_source_any_matches_reference_with_all_nodes_as_sources():
 
 
 def test_explicit_source_node():
-    E = separable((8, 8, 8), (0.1, 0.3, 0.5))
+    E = cosine_field((8, 8, 8), (0.1, 0.3, 0.5))
     r = analyze(E, lattice=np.eye(3) * 5, source=(0, 0, 0))  # the global maximum
     assert r.source_mode == "node"
     assert r.e_min == pytest.approx(E[0, 0, 0])
@@ -163,7 +155,7 @@ def _fv(r):
 
 @pytest.mark.parametrize("seed", range(4))
 def test_invariance_roll_transpose_tile(seed):
-    E = smooth_field((6, 7, 5), 40 + seed)
+    E = random_field((6, 7, 5), 40 + seed)
     lat = np.array([[4.0, 0, 0], [1.0, 5.0, 0], [0.5, 0.3, 6.0]])
     base = analyze(E, lattice=lat)
     rolled = analyze(np.roll(E, (2, -3, 1), axis=(0, 1, 2)), lattice=lat)
@@ -189,7 +181,7 @@ def test_invariance_roll_transpose_tile(seed):
     connectivity=st.sampled_from([6, 18, 26]),
 )
 def test_property_origin_shift(seed, shift, connectivity):
-    E = smooth_field((5, 6, 4), seed, forbidden=0.1)
+    E = random_field((5, 6, 4), seed, forbidden=0.1)
     if not np.isfinite(E).any():
         return
     a = analyze(E, lattice=np.eye(3) * 4, connectivity=connectivity)
@@ -200,21 +192,21 @@ def test_property_origin_shift(seed, shift, connectivity):
 
 @pytest.mark.parametrize("seed", range(5))
 def test_supercell_mpe_never_above_exact(seed):
-    E = smooth_field((6, 6, 6), 300 + seed)
+    E = random_field((6, 6, 6), 300 + seed)
     r = analyze(E, lattice=np.eye(3) * 3)
     assert r.mpe_supercell <= r.mpe + 1e-12
 
 
 def test_supercell_mpe_equals_exact_on_separable_field():
-    E = separable((8, 8, 8), (0.1, 0.3, 0.5))
+    E = cosine_field((8, 8, 8), (0.1, 0.3, 0.5))
     r = analyze(E, lattice=np.eye(3) * 5)
     assert r.mpe_supercell == pytest.approx(r.mpe)
 
 
 # -------------------------------------------------------------------- vacancy sets
 def test_percolation_set_union_and_minimum():
-    E1 = separable((8, 8, 8), (0.1, 0.3, 0.5))
-    E2 = separable((8, 8, 8), (0.2, 0.3, 0.5)) + 5.0  # another map, its own reference energy
+    E1 = cosine_field((8, 8, 8), (0.1, 0.3, 0.5))
+    E2 = cosine_field((8, 8, 8), (0.2, 0.3, 0.5)) + 5.0  # another map, its own reference energy
     g1 = EnergyGrid(E1, np.eye(3) * 5, metadata={"multiplicity": 2})
     g2 = EnergyGrid(E2, np.eye(3) * 5, metadata={"multiplicity": 1})
     s = analyze([g1, g2])
@@ -228,7 +220,7 @@ def test_percolation_set_union_and_minimum():
 def test_networkx_igraph_graphml_roundtrip(tmp_path):
     nx = pytest.importorskip("networkx")
     ig = pytest.importorskip("igraph")
-    E = separable((4, 4, 4), (0.1, 0.3, 0.5))
+    E = cosine_field((4, 4, 4), (0.1, 0.3, 0.5))
     r = analyze(E, lattice=np.eye(3) * 4)
     g = r.to_networkx()
     assert g.number_of_nodes() == 64 and g.number_of_edges() == 3 * 64
@@ -263,7 +255,7 @@ def test_networkx_igraph_graphml_roundtrip(tmp_path):
 
 # ------------------------------------------------------------------ grid object
 def test_grid_save_load_roundtrip(tmp_path):
-    E = smooth_field((5, 6, 7), 1, forbidden=0.1)
+    E = random_field((5, 6, 7), 1, forbidden=0.1)
     g = EnergyGrid(E, np.diag([3.0, 4.0, 5.0]), metadata={"ion": "Li", "model": "analytic", "spacing": 0.5})
     g.save(tmp_path / "g.npz")
     h = EnergyGrid.load(tmp_path / "g.npz")
@@ -273,7 +265,7 @@ def test_grid_save_load_roundtrip(tmp_path):
 
 
 def test_nan_is_forbidden():
-    E = separable((8, 8, 8), (0.1, 0.3, 0.5))
+    E = cosine_field((8, 8, 8), (0.1, 0.3, 0.5))
     E[0, :, :] = np.nan  # a wall across a
     r = analyze(E, lattice=np.eye(3) * 4)
     assert r.percolation_directions[1] in ([[0, 1, 0]], [[0, 0, 1]])

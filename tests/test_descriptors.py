@@ -16,7 +16,8 @@ from ionnet.descriptors import (
     xi_components,
     xi_from_fv,
 )
-from reference import minimax_levels, smooth_field
+from ionnet.data import cosine_field, random_field
+from reference import minimax_levels
 
 LAT = np.eye(3) * 5.0
 
@@ -86,7 +87,7 @@ def test_supercell_weights_pocket_channel_sheet_network(n):
     r = ionnet.analyze(E, lattice=LAT)
     assert fv_connected(r, 0.5) == pytest.approx(4 * n**2 / (8 * n**3))
     # 3D: everything below the threshold
-    r = ionnet.analyze(0.1 * smooth_field((n, n, n), seed=1) / 10, lattice=LAT)
+    r = ionnet.analyze(0.1 * random_field((n, n, n), seed=1) / 10, lattice=LAT)
     assert fv_connected(r, 0.5) == 1.0 and fv_disconnected(r, 0.5) == 1.0
 
 
@@ -144,7 +145,7 @@ def _authors_fvc(maps, t, connectivity):
                          [(0, (5, 6, 4), 1, 26), (1, (4, 5, 5), 2, 26), (2, (6, 4, 5), 2, 6), (3, (5, 5, 5), 3, 18)])
 def test_supercell_fvc_matches_independent_authors_recipe(seed, shape, n_maps, connectivity):
     rng = np.random.default_rng(seed)
-    maps = [0.6 * smooth_field(shape, seed=seed * 10 + k) + rng.normal() for k in range(n_maps)]
+    maps = [0.6 * random_field(shape, seed=seed * 10 + k) + rng.normal() for k in range(n_maps)]
     res = ionnet.analyze([EnergyGrid(m, LAT) for m in maps], connectivity=connectivity)
     for t in (0.3, 0.5, 0.8):
         assert fv_connected(res, t) == pytest.approx(_authors_fvc(maps, t, connectivity), abs=1e-12)
@@ -152,7 +153,7 @@ def test_supercell_fvc_matches_independent_authors_recipe(seed, shape, n_maps, c
 
 @pytest.mark.parametrize("shift", [(1, 0, 0), (0, 2, 1), (3, 1, 2)])
 def test_descriptors_invariant_under_periodic_translation(shift):
-    E = 0.8 * smooth_field((6, 5, 7), seed=4)
+    E = 0.8 * random_field((6, 5, 7), seed=4)
     r0 = ionnet.analyze(E, lattice=LAT)
     r1 = ionnet.analyze(np.roll(E, shift, axis=(0, 1, 2)), lattice=LAT)
     for method in ("supercell", "cell"):
@@ -183,10 +184,7 @@ def test_xi_averages_free_volumes_before_the_logistic():
 
 
 def test_descriptor_row_keys_and_values():
-    x = np.arange(8) / 8
-    c = np.cos(2 * np.pi * x)
-    E = 0.1 * c[:, None, None] + 0.3 * c[None, :, None] + 0.5 * c[None, None, :]
-    r = ionnet.analyze(E, lattice=LAT)
+    r = ionnet.analyze(cosine_field((8, 8, 8), (0.1, 0.3, 0.5)), lattice=LAT)
     row = descriptor_row(r, thresholds=(0.5, 0.9))
     assert row["mpe"] == pytest.approx(0.2) and row["e2d"] == pytest.approx(0.6) and row["e3d"] == pytest.approx(1.0)
     assert row["fv_0.5"] == r.free_volume(0.5) and row["fv_0.9"] == r.free_volume(0.9)
@@ -206,12 +204,3 @@ def test_fv_connected_bad_method():
     r = ionnet.analyze(_pocket_grid(), lattice=LAT)
     with pytest.raises(ValueError, match="`method` must be"):
         fv_connected(r, 0.5, method="torus")
-
-
-def test_doctests():
-    import doctest
-
-    import ionnet.descriptors
-
-    failures, _ = doctest.testmod(ionnet.descriptors, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert failures == 0

@@ -6,8 +6,6 @@ two forbidden nodes and a three-atom pymatgen structure.
 """
 from __future__ import annotations
 
-import doctest
-import importlib
 import logging
 import os
 import subprocess
@@ -18,6 +16,7 @@ import pytest
 
 import ionnet
 from ionnet import EnergyGrid, analyze
+from ionnet.data import cosine_field
 from ionnet.export import (
     FILL_VALUE_EV,
     ExportError,
@@ -33,14 +32,10 @@ LATTICE = np.array([[5.0, 0.0, 0.0], [1.0, 4.5, 0.0], [0.5, 0.3, 4.0]])  # tricl
 SHAPE = (12, 10, 8)
 
 
-def cosine_field(shape=SHAPE, amps=(0.1, 0.3, 0.5), coupling=0.05):
+def coupled_field(shape=SHAPE, amps=(0.1, 0.3, 0.5), coupling=0.05):
     """A cos 2πx + B cos 2πy + C cos 2πz + coupling sin 2πx sin 2πz (eV); MPE = 2A when small coupling."""
-    x, y, z = (np.arange(n) / n for n in shape)
-    e = (
-        amps[0] * np.cos(2 * np.pi * x)[:, None, None]
-        + amps[1] * np.cos(2 * np.pi * y)[None, :, None]
-        + amps[2] * np.cos(2 * np.pi * z)[None, None, :]
-    )
+    x, z = (np.arange(n) / n for n in (shape[0], shape[2]))
+    e = cosine_field(shape, amps)
     return e + coupling * np.sin(2 * np.pi * x)[:, None, None] * np.sin(2 * np.pi * z)[None, None, :]
 
 
@@ -52,7 +47,7 @@ def structure(lattice=LATTICE):
 
 @pytest.fixture(scope="module")
 def grid():
-    e = cosine_field()
+    e = coupled_field()
     e[0, 0, 0] = np.inf  # forbidden nodes (at the maxima)
     e[0, 0, 1] = np.nan
     return EnergyGrid(e, LATTICE, structure=structure(), metadata={"ion": "Li", "model": "cosine"})
@@ -171,7 +166,7 @@ def test_vts_cartesian_points_read_by_pyvista(result, tmp_path):
 def test_vti_orthogonal_is_exact(tmp_path):
     pv = pytest.importorskip("pyvista")
     lat = np.diag([5.0, 4.0, 3.0])
-    g = EnergyGrid(cosine_field(), lat)
+    g = EnergyGrid(coupled_field(), lat)
     mesh = pv.read(write_volumetric(g, tmp_path / "o.vti"))
     assert isinstance(mesh, pv.ImageData)
     np.testing.assert_allclose(mesh.spacing, [5 / 12, 4 / 10, 3 / 8], rtol=1e-6)
@@ -224,7 +219,7 @@ def test_percolation_set_writes_lowest_map(grid, tmp_path):
 
 @pytest.mark.parametrize("fmt", ["xsf", "chgcar", "cube"])
 def test_without_structure_a_marker_atom_sits_at_the_source(fmt, tmp_path):
-    g = EnergyGrid(cosine_field(), LATTICE, metadata={"ion": "Li"})
+    g = EnergyGrid(coupled_field(), LATTICE, metadata={"ion": "Li"})
     r = analyze(g)
     path = write_volumetric(r, tmp_path / f"bare.{fmt}", fmt)
     src = r.grid.cart_coords(r.source).ravel()
@@ -331,13 +326,6 @@ def test_import_stays_light():
     assert out.stdout.strip() == ""
 
 
-@pytest.mark.parametrize("name", ["ionnet.export", "ionnet.export.volumetric", "ionnet.render.components",
-                                  "ionnet.render.plots"])
-def test_doctests(name):
-    failures, tried = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS)
-    assert tried > 0 and failures == 0
-
-
 # ---------------------------------------------------------------------------- command line
 def cli(*args, cwd=None):
     env = dict(os.environ, PYTHONWARNINGS="ignore")
@@ -352,6 +340,7 @@ def grid_file(grid, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_cli_export_cube_and_sites(grid_file, result, tmp_path):
     from ase.io.cube import read_cube_data
 
@@ -367,6 +356,7 @@ def test_cli_export_cube_and_sites(grid_file, result, tmp_path):
     assert nx.read_graphml(tmp_path / "s.xml").number_of_nodes() == result.sites().n_sites
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -384,6 +374,7 @@ def test_cli_export_errors_are_one_line(grid_file, tmp_path, args, message):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 def test_cli_export_help_has_example():
     out = cli("export", "--help")
     assert out.returncode == 0

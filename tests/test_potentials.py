@@ -578,14 +578,3 @@ def test_input_validation(cu_fcc):
     assert pot.energies(cu_fcc, "Li", np.zeros((0, 3))).shape == (0,)
     assert pot.energies(cu_fcc, "Li", [0.5, 0.0, 0.0]).shape == (1,)
 
-
-@pytest.mark.parametrize(
-    "name",
-    ["ionnet.potentials", "ionnet.potentials.bvse", "ionnet.potentials.analytic", "ionnet.potentials.ase_calc"],
-)
-def test_doctests(name):
-    import doctest
-    import importlib
-
-    failures, tried = doctest.testmod(importlib.import_module(name), optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert tried > 0 and failures == 0

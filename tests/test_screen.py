@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 from ionnet import BackendUnavailableError, EnergyGrid, ModelError, StructureError
+from ionnet.data import cosine_field
 
 HERE = os.path.abspath(__file__)
 TASK = f"{HERE}:analytic_task"
@@ -56,8 +57,7 @@ def analytic_task(path: str, settings: dict):
         raise BackendUnavailableError("pip install the-model")
     time.sleep(float(p.get("delay", 0)))
     a = float(p["amplitude"])
-    c = np.cos(2 * np.pi * np.arange(8) / 8)
-    E = a * (c[:, None, None] + 2 * c[None, :, None] + 3 * c[None, None, :])
+    E = cosine_field((8, 8, 8), (a, 2 * a, 3 * a))
     if "pocket" in p:  # nothing percolates: one low pocket, the rest forbidden
         E = np.full((8, 8, 8), np.inf)
         E[3:5, 3:5, 3:5] = 0.0
@@ -99,7 +99,7 @@ def _cli(args, **kw):
 
 # ----------------------------------------------------------------- library
 def test_screen_stores_exact_descriptors(folder, tmp_path):
-    from ionnet.screen import read_results, screen
+    from ionnet.screening import read_results, screen
 
     db = tmp_path / "r.sqlite"
     s = screen(folder, db, model="toy", task=TASK)
@@ -122,7 +122,7 @@ def test_screen_stores_exact_descriptors(folder, tmp_path):
 
 
 def test_rerun_skips_everything(folder, tmp_path):
-    from ionnet.screen import screen
+    from ionnet.screening import screen
 
     db = tmp_path / "r.sqlite"
     screen(folder, db, model="toy", task=TASK)
@@ -136,7 +136,7 @@ def test_rerun_skips_everything(folder, tmp_path):
 
 
 def test_failures_are_recorded_and_batch_continues(folder, tmp_path):
-    from ionnet.screen import read_results, screen
+    from ionnet.screening import read_results, screen
 
     _write(folder, "bad.cif", broken=1)
     _write(folder, "zdiv.cif", crash=1)
@@ -155,7 +155,7 @@ def test_failures_are_recorded_and_batch_continues(folder, tmp_path):
 
 
 def test_missing_file_in_csv_is_a_failed_row(folder, tmp_path):
-    from ionnet.screen import read_results, screen
+    from ionnet.screening import read_results, screen
 
     csv_path = tmp_path / "list.csv"
     csv_path.write_text("name,file\nA,structs/s0.cif\nB,structs/s1.cif\nC,structs/nope.cif\n")
@@ -170,7 +170,7 @@ def test_missing_file_in_csv_is_a_failed_row(folder, tmp_path):
 
 
 def test_retry_failed(folder, tmp_path):
-    from ionnet.screen import read_results, screen
+    from ionnet.screening import read_results, screen
 
     flag = folder / "s2.cif.fail"
     flag.write_text("")
@@ -188,9 +188,9 @@ def test_retry_failed(folder, tmp_path):
     assert s2["attempts"] == 2 and s2["error"] is None and s2["mpe"] == pytest.approx(0.5)
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.slow)])
 def test_timeout_is_a_failed_row(folder, tmp_path, workers):
-    from ionnet.screen import read_results, screen
+    from ionnet.screening import read_results, screen
 
     _write(folder, "slow.cif", amplitude=0.2, delay=30)
     t0 = time.time()
@@ -202,7 +202,7 @@ def test_timeout_is_a_failed_row(folder, tmp_path, workers):
 
 
 def test_timeout_wrapped_by_the_task_is_still_a_timeout(folder, tmp_path):
-    from ionnet.screen import read_results, screen
+    from ionnet.screening import read_results, screen
 
     _write(folder, "wrap.cif", amplitude=0.2, swallow=1)
     s = screen(folder, tmp_path / "r.sqlite", model="toy", task=TASK, timeout_s=0.5)
@@ -224,7 +224,8 @@ def test_oxidation_states_of_the_whole_structure(tmp_path, species, occupancy, e
     pytest.importorskip("pymatgen")
     from pymatgen.core import Lattice, Structure
 
-    from ionnet.screen import _structure_oxidation_states
+    from ionnet.io import read_structure
+    from ionnet.potentials.bvse import structure_oxidation_states
 
     rng = np.random.default_rng(0)
     n_li = int(np.ceil(occupancy))
@@ -232,26 +233,25 @@ def test_oxidation_states_of_the_whole_structure(tmp_path, species, occupancy, e
     s = Structure(Lattice.cubic(12.0), li + species, rng.random((n_li + len(species), 3)))
     path = tmp_path / "s.json"
     s.to(filename=str(path))
-    assert _structure_oxidation_states(str(path)) == expected
+    assert structure_oxidation_states(read_structure(path)) == expected
 
 
 def test_bvse_empty_framework_uses_charges_of_the_whole_structure(tmp_path):
     pytest.importorskip("pymatgen")
     bvse = pytest.importorskip("ionnet.potentials.bvse")
-    from ionnet.io import example_path
-    from ionnet.screen import _per_structure_potential
+    from ionnet.io import example_structure
 
     pot = bvse.BVSEPotential()
-    path = example_path("LiFePO4")
-    per = _per_structure_potential(pot, path, {"framework": "empty", "ion": "Li"})
+    s = example_structure("LiFePO4")
+    per = pot.for_structure(s, ion="Li", framework="empty")
     assert per is not pot and per.oxidation_states == {"Fe": 2.0, "P": 5.0, "O": -2.0, "Li": 1.0}
-    assert _per_structure_potential(pot, path, {"framework": "vacancy", "ion": "Li"}) is pot
+    assert pot.for_structure(s, ion="Li", framework="vacancy") is pot
     fixed = bvse.BVSEPotential(oxidation_states={"Li": 1, "Fe": 2, "P": 5, "O": -2})
-    assert _per_structure_potential(fixed, path, {"framework": "empty", "ion": "Li"}) is fixed
+    assert fixed.for_structure(s, ion="Li", framework="empty") is fixed
 
 
 def test_unavailable_model_stops_the_batch(folder, tmp_path):
-    from ionnet.screen import read_results, screen
+    from ionnet.screening import read_results, screen
 
     _write(folder, "a0.cif", nobackend=1)  # sorts first
     db = tmp_path / "r.sqlite"
@@ -261,7 +261,7 @@ def test_unavailable_model_stops_the_batch(folder, tmp_path):
 
 
 def test_duplicate_files_are_screened_once(folder, tmp_path):
-    from ionnet.screen import screen
+    from ionnet.screening import screen
 
     (folder / "copy_of_s0.cif").write_bytes((folder / "s0.cif").read_bytes())
     s = screen(folder, tmp_path / "r.sqlite", model="toy", task=TASK)
@@ -269,7 +269,7 @@ def test_duplicate_files_are_screened_once(folder, tmp_path):
 
 
 def test_bad_settings_raise(folder, tmp_path):
-    from ionnet.screen import screen
+    from ionnet.screening import screen
 
     db = tmp_path / "r.sqlite"
     with pytest.raises(ValueError, match="`workers` must be >= 1"):
@@ -285,7 +285,7 @@ def test_bad_settings_raise(folder, tmp_path):
 
 
 def test_save_grids(folder, tmp_path):
-    from ionnet.screen import read_results, screen
+    from ionnet.screening import read_results, screen
 
     db = tmp_path / "r.sqlite"
     screen(folder, db, model="toy", task=TASK, save_grids=tmp_path / "grids")
@@ -297,15 +297,16 @@ def test_save_grids(folder, tmp_path):
 
 # ------------------------------------------------------ pools, dask, SIGKILL
 def _descriptor_table(db):
-    from ionnet.screen import read_results
+    from ionnet.screening import read_results
 
     return sorted((r["structure_key"], r["structure_id"], r["status"], r["mpe"], r["e3d"], r["xi"], r["fvc"],
                    json.dumps(r["fv_curve"])) for r in read_results(db, status=None))
 
 
+@pytest.mark.slow
 def test_pool_and_dask_give_the_same_rows(folder, tmp_path):
     distributed = pytest.importorskip("distributed")
-    from ionnet.screen import screen
+    from ionnet.screening import screen
 
     _write(folder, "bad.cif", broken=1)
     s1 = screen(folder, tmp_path / "serial.sqlite", model="toy", task=TASK)
@@ -318,6 +319,7 @@ def test_pool_and_dask_give_the_same_rows(folder, tmp_path):
     assert t1 == _descriptor_table(tmp_path / "pool.sqlite") == _descriptor_table(tmp_path / "dask.sqlite")
 
 
+@pytest.mark.slow
 def test_sigkill_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path):
     d = tmp_path / "structs"
     d.mkdir()
@@ -379,7 +381,7 @@ def test_sigkill_then_rerun_loses_nothing_and_duplicates_nothing(tmp_path):
 # ------------------------------------------------------------------ ranking
 @pytest.fixture
 def ranked_db(folder, tmp_path):
-    from ionnet.screen import screen
+    from ionnet.screening import screen
 
     _write(folder, "pocket.cif", amplitude=0.1, pocket=1)
     db = tmp_path / "r.sqlite"
@@ -397,7 +399,7 @@ def ranked_db(folder, tmp_path):
     ],
 )
 def test_rank_order(ranked_db, by, expected):
-    from ionnet.screen import rank
+    from ionnet.screening import rank
 
     rows = rank(ranked_db, by=by, top=None)
     ids = [r["structure_id"] for r in rows]
@@ -411,7 +413,7 @@ def test_rank_order(ranked_db, by, expected):
 
 
 def test_rank_fv_threshold_exact_and_from_curve(ranked_db):
-    from ionnet.screen import rank
+    from ionnet.screening import rank
 
     exact = {r["structure_id"]: r["fv"] for r in rank(ranked_db, by="fv", fv_threshold=0.9, top=None)}
     curve = {r["structure_id"]: r["fv"] for r in rank(ranked_db, by="fv", fv_threshold=0.7, top=None)}
@@ -425,6 +427,7 @@ def test_rank_fv_threshold_exact_and_from_curve(ranked_db):
         rank(ranked_db, by="speed")
 
 
+@pytest.mark.slow
 def test_rank_cli_table_and_csv(ranked_db, tmp_path):
     out_csv = tmp_path / "top.csv"
     res = _cli(["rank", "--db", str(ranked_db), "--by", "mpe", "--top", "3", "--csv", str(out_csv)])
@@ -443,6 +446,7 @@ def test_rank_cli_table_and_csv(ranked_db, tmp_path):
     assert res.returncode == 1 and "not found" in res.stderr
 
 
+@pytest.mark.slow
 def test_screen_cli_summary_json(folder, tmp_path):
     res = _cli(["screen", str(folder), "--db", str(tmp_path / "r.sqlite"), "--model", "toy", "--task", TASK,
                 "--no-progress", "--json"])
@@ -451,12 +455,3 @@ def test_screen_cli_summary_json(folder, tmp_path):
     assert (d["n_ok"], d["n_failed"], d["n_inputs"]) == (6, 0, 6)
     res = _cli(["screen", str(tmp_path / "nothing_here"), "--db", str(tmp_path / "r.sqlite"), "--task", TASK])
     assert res.returncode == 1 and res.stderr.startswith("ionnet: error:")
-
-
-def test_doctests():
-    import doctest
-
-    import ionnet.screen
-
-    failures, _ = doctest.testmod(ionnet.screen, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert failures == 0

@@ -8,7 +8,7 @@ import os
 import numpy as np
 import pytest
 
-from ionnet.validate import (
+from ionnet.validation import (
     bootstrap_ci,
     parse_conductivity,
     roc_auc,
@@ -133,6 +133,7 @@ def lattice_task(path, settings):
     from pymatgen.core import Structure
 
     from ionnet import EnergyGrid, StructureError
+    from ionnet.data import cosine_field
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -144,9 +145,7 @@ def lattice_task(path, settings):
     if s.composition["Br"] >= 1:  # LiBr: a structure the model cannot do (LiCl0.5Br0.5 is fine)
         raise StructureError("model cannot do Br-rich structures")
     amp = s.lattice.a / 10  # a / sqrt(2) of the cubic edge: monotonic in it
-    c = np.cos(2 * np.pi * np.arange(6) / 6)
-    E = amp * (c[:, None, None] + 2 * c[None, :, None] + 3 * c[None, None, :])
-    return EnergyGrid(E, s.lattice.matrix)
+    return EnergyGrid(cosine_field((6, 6, 6), (amp, 2 * amp, 3 * amp)), s.lattice.matrix)
 
 
 @pytest.fixture(scope="module")
@@ -187,7 +186,7 @@ def _obelix(tmp_path):
 
 
 def test_classify_disorder(obelix_dir):
-    from ionnet.validate import classify_disorder
+    from ionnet.validation import classify_disorder
 
     d = obelix_dir
     assert classify_disorder(d / "cifs" / "o0.cif") == "ordered"
@@ -197,8 +196,8 @@ def test_classify_disorder(obelix_dir):
 
 def test_validate_pipeline_end_to_end(obelix_dir, tmp_path):
     pytest.importorskip("matplotlib")
-    from ionnet.screen import read_results
-    from ionnet.validate import validate
+    from ionnet.screening import read_results
+    from ionnet.validation import validate
 
     d = obelix_dir
     out = tmp_path / "report"
@@ -238,7 +237,7 @@ def test_validate_pipeline_end_to_end(obelix_dir, tmp_path):
 
 
 def test_validate_subset_is_seeded_and_documented(obelix_dir, tmp_path):
-    from ionnet.validate import validate
+    from ionnet.validation import validate
 
     d = obelix_dir
     task = f"{os.path.join(HERE, 'test_validate.py')}:lattice_task"
@@ -248,7 +247,7 @@ def test_validate_subset_is_seeded_and_documented(obelix_dir, tmp_path):
     r2 = validate(d, tmp_path / "b.sqlite", tmp_path / "rb", seed=0, **kw)
     ids = r1["coverage"]["subset_ids"]
     assert ids == r2["coverage"]["subset_ids"] and len(ids) == 3
-    assert r1["coverage"]["unscored"] == {"no CIF in OBELiX": 1, "framework disorder (--disordered skip)": 1}
+    assert r1["coverage"]["unscored"] == {"no CIF in OBELiX": 1, "framework disorder (disordered='skip')": 1}
     assert r1["coverage"]["per_model"]["toysub"]["attempted"] == 3
     assert r1["coverage"]["per_model"]["toyfull"]["attempted"] == 8
     assert {"toyfull", "toysub", "toyfull@subset"} <= set(r1["metrics"])
@@ -259,7 +258,7 @@ def test_validate_subset_is_seeded_and_documented(obelix_dir, tmp_path):
 
 
 def test_validate_order_then_majority_fallback(obelix_dir, tmp_path, monkeypatch):
-    from ionnet.validate import validate
+    from ionnet.validation import validate
 
     monkeypatch.setenv("IONNET_TEST_ORDER_FAILS", "1")  # order=True fails: the approximant takes over
     task = f"{os.path.join(HERE, 'test_validate.py')}:lattice_task"
@@ -284,7 +283,7 @@ def test_roc_curve_ties_at_infinity():
 def test_majority_approximant_keeps_a_mobile_ion(tmp_path):
     from pymatgen.core import Lattice, Structure
 
-    from ionnet.validate import majority_approximant
+    from ionnet.validation import majority_approximant
 
     # perovskite-like: A sites Li/La, never Li-majority
     s = Structure(Lattice.cubic(3.9), [{"La": 0.55, "Li": 0.35}, "Ti", "O", "O", "O"],
@@ -298,7 +297,7 @@ def test_majority_approximant_keeps_a_mobile_ion(tmp_path):
 def test_majority_approximant_drops_split_sites(tmp_path):
     from pymatgen.core import Lattice, Structure
 
-    from ionnet.validate import majority_approximant
+    from ionnet.validation import majority_approximant
 
     s = Structure(Lattice.cubic(6.0), ["Li", {"Li": 0.5}, {"O": 0.6}, {"O": 0.4}, {"Ti": 0.3, "Zr": 0.7},
                                        {"S": 0.2}],
@@ -315,9 +314,9 @@ def test_majority_approximant_drops_split_sites(tmp_path):
 @pytest.mark.parametrize("model, choice, expected", [("bvse", "auto", "empty"), ("m3gnet", "auto", "vacancy"),
                                                      ("chgnet", "auto", "vacancy"), ("bvse", "vacancy", "vacancy")])
 def test_framework_choice(model, choice, expected):
-    from ionnet.validate import _framework_for
+    from ionnet.validation.runs import framework_for
 
-    assert _framework_for(model, choice) == expected
+    assert framework_for(model, choice) == expected
 
 
 def test_validate_cli(obelix_dir, tmp_path):
@@ -331,12 +330,3 @@ def test_validate_cli(obelix_dir, tmp_path):
     report = (tmp_path / "rep" / "report.md").read_text()
     assert "ionnet validate --data" in report and "--limit 4" in report
     assert main(["validate", "--data", str(tmp_path), "--db", "x.sqlite", "--out", str(tmp_path / "r")]) == 1
-
-
-def test_doctests():
-    import doctest
-
-    import ionnet.validate
-
-    failures, _ = doctest.testmod(ionnet.validate, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert failures == 0

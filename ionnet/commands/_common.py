@@ -1,12 +1,18 @@
-"""Argument helpers shared by the command-line verbs."""
+"""Argument helpers shared by the command-line verbs.
+
+The scan options are not written here: :func:`add_settings_arguments` builds
+them from the fields of :class:`ionnet.settings.ScanSettings` (name, default,
+help, choices), and :func:`settings_from_args` reads them back into one.
+"""
 from __future__ import annotations
 
 import argparse
 import os
+import sys
+from dataclasses import MISSING, fields
 
 from ..errors import GridError, IonnetError
-
-STRUCTURE_SUFFIXES = (".cif", ".json", ".vasp", ".xyz", ".extxyz", ".mcif")
+from ..settings import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_THRESHOLDS, ScanSettings
 
 
 def float_list(text: str) -> list[float]:
@@ -17,26 +23,56 @@ def float_list(text: str) -> list[float]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers in eV, got {text!r}") from None
 
 
+
+
+def add_settings_arguments(p: argparse.ArgumentParser, settings: type[ScanSettings] = ScanSettings,
+                           *, title: str = "scan options") -> None:
+    """One ``--option`` per field of ``settings``, with its default in the help text.
+
+    A boolean that defaults to off is a ``--flag``; one that defaults to on is
+    a ``--no-flag``.  ``dest`` is the field name, so :func:`settings_from_args`
+    reads the namespace back.
+    """
+    g = p.add_argument_group(title)
+    for f in fields(settings):
+        default = f.default if f.default is not MISSING else None
+        cli = dict(f.metadata.get("cli", {}))
+        text = f.metadata.get("help", "")
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(default, bool):
+            if default:
+                g.add_argument("--no-" + f.name.replace("_", "-"), dest=f.name, action="store_false", default=True,
+                               help=f"turn off: {text} (default: on)")
+            else:
+                g.add_argument(flag, dest=f.name, action="store_true", default=False, help=f"{text} (default: off)")
+            continue
+        shown = f.metadata.get("none", "none") if default is None else default
+        g.add_argument(flag, dest=f.name, default=default, help=f"{text} (default: {shown})", **cli)
+
+
+def settings_from_args(args: argparse.Namespace, settings: type[ScanSettings] = ScanSettings) -> ScanSettings:
+    """The settings object of the options :func:`add_settings_arguments` added."""
+    return settings(**{f.name: getattr(args, f.name) for f in fields(settings)})
+
+
+def add_connectivity_argument(p: argparse.ArgumentParser) -> None:
+    """``--connectivity`` of the analysis, default :data:`ionnet.settings.DEFAULT_CONNECTIVITY`."""
+    p.add_argument("--connectivity", type=int, choices=list(CONNECTIVITIES), default=DEFAULT_CONNECTIVITY,
+                   help=f"grid connectivity (default: {DEFAULT_CONNECTIVITY})")
+
+
+def add_thresholds_argument(p: argparse.ArgumentParser, what: str) -> None:
+    """``--thresholds`` (eV, comma-separated), default :data:`ionnet.settings.DEFAULT_THRESHOLDS`."""
+    shown = ",".join(f"{t:g}" for t in DEFAULT_THRESHOLDS)
+    p.add_argument("--thresholds", type=float_list, default=list(DEFAULT_THRESHOLDS),
+                   help=f"{what}, eV (default: {shown})")
+
+
 def add_scan_arguments(p: argparse.ArgumentParser) -> None:
-    """Options that turn a structure into an energy grid (shared by scan/analyze)."""
-    g = p.add_argument_group("scan options (when the input is a structure)")
-    g.add_argument("--ion", default="Li", help="mobile ion element (default: Li)")
-    g.add_argument("--model", default="m3gnet",
-                   help="m3gnet | chgnet | bvse | PATH to a matgl model folder (default: m3gnet)")
-    g.add_argument("--spacing", type=float, default=0.2, help="grid spacing in Å (default: 0.2)")
-    g.add_argument("--shape", type=int, nargs=3, metavar=("NA", "NB", "NC"), help="grid shape instead of --spacing")
-    g.add_argument("--framework", choices=["vacancy", "empty"], default="vacancy",
-                   help="vacancy: one map per distinct mobile ion, others frozen; empty: all mobile ions removed")
-    g.add_argument("--order", action="store_true", help="build an ordered approximant of a disordered structure")
-    g.add_argument("--relax", action="store_true", help="relax the structure with the same potential first")
-    g.add_argument("--no-symmetry", action="store_true", help="evaluate every node (no space-group reduction)")
-    g.add_argument("--min-distance", type=float, default=None,
-                   help="skip nodes closer than this (Å) to a framework atom (default: from ionic radii)")
-    g.add_argument("--refine", action="store_true",
-                   help="coarse grid first, full resolution only near low energies (exact below the ceiling)")
-    g.add_argument("--device", default="cpu", help="cpu or cuda")
-    g.add_argument("--batch-size", type=int, default=None)
-    g.add_argument("--checkpoint", default=None, help="file to resume an interrupted scan from")
+    """The scan options plus ``--checkpoint`` and ``--progress`` (scan, analyze)."""
+    add_settings_arguments(p)
+    g = p.add_argument_group("scan run")
+    g.add_argument("--checkpoint", default=None, help="file to resume an interrupted scan from (default: none)")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="progress bar (default: on when stderr is a terminal)")
 
@@ -45,38 +81,18 @@ def is_grid_file(path: str) -> bool:
     return path.endswith(".npz")
 
 
-def scan_kwargs(args: argparse.Namespace) -> dict:
-    """The ``ionnet.scan`` settings shared by every verb that scans (scan, analyze, screen)."""
-    return dict(
-        ion=args.ion,
-        model=args.model,
-        spacing=args.spacing,
-        shape=tuple(args.shape) if args.shape else None,
-        framework=args.framework,
-        order=args.order,
-        relax=args.relax,
-        symmetry=not args.no_symmetry,
-        min_distance=args.min_distance,
-        refine=args.refine,
-        device=args.device,
-        batch_size=args.batch_size,
-    )
-
-
 def scan_from_args(path: str, args: argparse.Namespace):
     """Run ``ionnet.scan`` on a structure file with the parsed options."""
-    import sys
-
     from ..scanning import scan
 
     if not os.path.exists(path):
         raise IonnetError(f"input not found: {path}")
     progress = args.progress if args.progress is not None else sys.stderr.isatty()
-    return scan(path, **scan_kwargs(args), progress=progress, checkpoint=args.checkpoint)
+    return scan(path, settings=settings_from_args(args), progress=progress, checkpoint=args.checkpoint)
 
 
 def load_grids(path: str):
-    """An EnergyGrid (or list of them) from a ``.npz`` written by ``ionnet scan``."""
+    """The maps (a :class:`ionnet.ScanResult`) of a ``.npz`` written by ``ionnet scan``."""
     from ..grid import load_grids as _load
 
     if not os.path.exists(path):

@@ -4,7 +4,14 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._common import add_scan_arguments, float_list, is_grid_file, load_grids, scan_from_args
+from ._common import (
+    add_connectivity_argument,
+    add_scan_arguments,
+    add_thresholds_argument,
+    is_grid_file,
+    load_grids,
+    scan_from_args,
+)
 
 EPILOG = """examples:
   ionnet analyze lifepo4.npz
@@ -22,9 +29,8 @@ def register(sub) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("input", metavar="GRID|STRUCTURE", help="grid .npz, or a CIF/POSCAR/JSON structure")
-    p.add_argument("--connectivity", type=int, choices=[6, 18, 26], default=6)
-    p.add_argument("--thresholds", type=float_list, default=[0.5, 0.9, 1.5],
-                   help="energies (eV above the minimum) at which to report free volume (default: 0.5,0.9,1.5)")
+    add_connectivity_argument(p)
+    add_thresholds_argument(p, "energies above the minimum at which to report free volume")
     p.add_argument("--source", choices=["min", "any"], default="min",
                    help="min: percolation of the region holding the minimum (default); any: of any region")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import argparse
 
-from ._common import load_grids
+from ..export import FORMATS
+from ._common import add_connectivity_argument, load_grids
 
 EPILOG = """examples:
   ionnet export lifepo4.npz -o lifepo4.cube                 # energy for VESTA/VMD (format from -o)
@@ -16,9 +17,6 @@ volumetric values are eV above the minimum; forbidden/unreachable/above-threshol
 nodes are written as 1e4 eV (CHGCAR: values x cell volume, as VASP does).
 """
 
-FORMAT_CHOICES = ["graphml", "gml", "cube", "chgcar", "locpot", "grd", "xsf", "vts", "vti"]
-
-
 def register(sub) -> None:
     p = sub.add_parser(
         "export",
@@ -29,7 +27,7 @@ def register(sub) -> None:
     )
     p.add_argument("grid", metavar="GRID", help="grid .npz written by 'ionnet scan' / EnergyGrid.save")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="output file")
-    p.add_argument("--format", choices=FORMAT_CHOICES, default=None,
+    p.add_argument("--format", choices=list(FORMATS), default=None,
                    help="output format (default: from the -o extension; CHGCAR*/LOCPOT* names are recognised)")
     p.add_argument("--field", choices=["energy", "level"], default="energy",
                    help="volumetric field: probe energy or level map (default: energy)")
@@ -37,24 +35,18 @@ def register(sub) -> None:
                    help="eV above the minimum: graphs keep nodes/edges <= T; volumetric files fill nodes above T")
     p.add_argument("--graph", choices=["grid", "sites"], default="grid",
                    help="graphml/gml: every grid node, or the site graph (default: grid)")
-    p.add_argument("--connectivity", type=int, choices=[6, 18, 26], default=6)
+    add_connectivity_argument(p)
     p.add_argument("--map", type=int, default=None, metavar="N",
                    help="map index in a multi-map (vacancy-mode) file (default: the lowest-energy map)")
     p.set_defaults(func=run)
 
 
 def pick_map(grids, index):
-    """One EnergyGrid from ``load_grids`` output: ``index`` or the lowest-energy map."""
-    import numpy as np
-
+    """One EnergyGrid of a ScanResult: ``index`` or the lowest-energy map."""
     from ..errors import GridError
 
-    if not isinstance(grids, list):
-        if index not in (None, 0):
-            raise GridError(f"--map {index}: the file holds a single map (use 0 or leave --map out)")
-        return grids
     if index is None:
-        return min(grids, key=lambda g: float(np.min(g.energies)))
+        return grids.lowest()
     if not 0 <= index < len(grids):
         raise GridError(f"--map must be 0..{len(grids) - 1} (got {index})")
     return grids[index]

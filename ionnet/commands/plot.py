@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..settings import DEFAULT_CONNECTIVITY
 from ._common import float_list, load_grids
 from .export import pick_map
 
@@ -37,7 +38,7 @@ def register(sub) -> None:
     p.add_argument("--temperatures", type=float_list, default=None, metavar="T1,T2,...",
                    help="arrhenius: temperatures in K (default: 300,400,...,1000)")
     p.add_argument("--dpi", type=int, default=150)
-    p.add_argument("--connectivity", type=int, choices=[6, 18, 26], default=6)
+    p.add_argument("--connectivity", type=int, choices=[6, 18, 26], default=DEFAULT_CONNECTIVITY)
     p.add_argument("--map", type=int, default=None, metavar="N",
                    help="map index in a multi-map (vacancy-mode) file (default: the lowest-energy map)")
     p.set_defaults(func=run)
@@ -54,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from ..analysis import analyze
+    from ..errors import RenderError
     from ..render import arrhenius_plot, fv_plot, level_histogram, slice_plot
-    from ..render.scene import RenderError
 
     ext = os.path.splitext(args.output)[1].lower()
     if ext not in (".png", ".pdf", ".svg", ".jpg", ".jpeg"):

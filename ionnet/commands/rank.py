@@ -7,7 +7,7 @@ import json
 import math
 import sys
 
-from ..screen import RANK_KEYS
+from ..screening.ranking import RANK_KEYS
 
 _CSV_COLUMNS = [
     "rank", "structure_id", "formula", "model", "ion", "value", "mpe", "e2d", "e3d", "fv", "xi", "xi_cell",
@@ -45,7 +45,7 @@ def _fmt(v, nd=4) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..screen import rank, read_results
+    from ..screening import rank, read_results
 
     if args.failed:
         rows = read_results(args.db, model=args.model, ion=args.ion, settings_hash=args.settings, status="failed")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import os
 
+from ..settings import DEFAULT_CONNECTIVITY
 from ._common import load_grids
 from .export import pick_map
 
@@ -47,7 +48,7 @@ def register(sub) -> None:
     p.add_argument("--no-atoms", action="store_true", help="hide the framework atoms")
     p.add_argument("--no-sites", action="store_true", help="hide the site graph")
     p.add_argument("--size", type=int, nargs=2, default=[1024, 768], metavar=("W", "H"), help="pixels")
-    p.add_argument("--connectivity", type=int, choices=[6, 18, 26], default=6)
+    p.add_argument("--connectivity", type=int, choices=[6, 18, 26], default=DEFAULT_CONNECTIVITY)
     p.add_argument("--map", type=int, default=None, metavar="N",
                    help="map index in a multi-map (vacancy-mode) file (default: the lowest-energy map)")
     p.set_defaults(func=run)
@@ -73,7 +74,7 @@ def _size(path: str) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..analysis import analyze
     from ..render import components, export_html, pathways, save
-    from ..render.scene import RenderError
+    from ..errors import RenderError
 
     if not args.output and not args.html:
         raise RenderError("nothing to write: give -o PICTURE.png and/or --html FILE.html")

@@ -29,14 +29,13 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..grid import EnergyGrid, save_grids
+    from ..grid import save_grids
 
     if not args.output.endswith(".npz"):
         raise SystemExit(f"ionnet scan: error: --output must end in .npz (got {args.output!r})") from None
     grids = scan_from_args(args.structure, args)
     save_grids(grids, args.output)
-    n = 1 if isinstance(grids, EnergyGrid) else len(grids)
-    shape = (grids if isinstance(grids, EnergyGrid) else grids[0]).shape
+    n, shape = len(grids), grids[0].shape
     print(f"wrote {n} map{'s' if n > 1 else ''} of shape {'x'.join(map(str, shape))} to {os.fspath(args.output)}",
           file=sys.stderr)
     return 0

@@ -5,7 +5,12 @@ import argparse
 import json
 import sys
 
-from ._common import float_list, scan_kwargs
+from ._common import (
+    add_connectivity_argument,
+    add_settings_arguments,
+    add_thresholds_argument,
+    settings_from_args,
+)
 
 
 def register(sub) -> None:
@@ -22,23 +27,8 @@ def register(sub) -> None:
     p.add_argument("inputs", nargs="+", metavar="INPUT",
                    help="folder of CIF/POSCAR files, a glob (quote it), a CSV with a column of paths, or files")
     p.add_argument("--db", required=True, help="SQLite results file (created if missing)")
-    p.add_argument("--model", default="m3gnet", help="m3gnet | chgnet | bvse | PATH to a model (default: m3gnet)")
-    p.add_argument("--ion", default="Li", help="mobile ion element (default: Li)")
-    p.add_argument("--spacing", type=float, default=0.2, help="grid spacing in Å (default: 0.2)")
-    p.add_argument("--shape", type=int, nargs=3, metavar=("NA", "NB", "NC"), help="grid shape instead of --spacing")
-    p.add_argument("--framework", choices=["vacancy", "empty"], default="vacancy",
-                   help="vacancy: one map per distinct mobile ion, others frozen; empty: all mobile ions removed")
-    p.add_argument("--order", action="store_true", help="build an ordered approximant of disordered structures")
-    p.add_argument("--relax", action="store_true", help="relax each structure with the same potential first")
-    p.add_argument("--no-symmetry", action="store_true", help="evaluate every node (no space-group reduction)")
-    p.add_argument("--min-distance", type=float, default=None, help="skip nodes closer than this (Å) to an atom")
-    p.add_argument("--refine", action="store_true",
-                   help="coarse grid first, full resolution only near low energies (exact below the ceiling)")
-    p.add_argument("--connectivity", type=int, choices=[6, 18, 26], default=6, help="grid connectivity (default 6)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
-    p.add_argument("--batch-size", type=int, default=None)
-    p.add_argument("--thresholds", type=float_list, default=[0.5, 0.9, 1.5],
-                   help="free-volume thresholds stored per row, eV (default: 0.5,0.9,1.5)")
+    add_connectivity_argument(p)
+    add_thresholds_argument(p, "free-volume thresholds stored per row")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1: in this process)")
     p.add_argument("--threads-per-worker", type=int, default=1, help="torch threads per pool worker (default 1)")
     p.add_argument("--dask", metavar="ADDRESS", default=None, help="dask scheduler address, e.g. tcp://host:8786")
@@ -54,16 +44,17 @@ def register(sub) -> None:
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="progress bar with ETA on stderr (default: on)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
+    add_settings_arguments(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..screen import screen
+    from ..screening import screen
 
     summary = screen(
         args.inputs,
         args.db,
-        **scan_kwargs(args),
+        settings=settings_from_args(args),
         connectivity=args.connectivity,
         thresholds=args.thresholds,
         workers=args.workers,
@@ -81,5 +72,9 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(summary.to_dict()))
     else:
         print(summary.summary())
+        if not summary.n_ok + summary.n_failed:
+            print("(--retry-failed recomputes the failed rows)")
+        if len(summary.failures) > 20:
+            print(f"(ionnet rank --db {args.db} --failed lists every failure)")
     sys.stdout.flush()
     return 0

@@ -5,6 +5,9 @@ import argparse
 import json
 import shlex
 
+from ..settings import ScanSettings
+from ._common import add_connectivity_argument
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -22,7 +25,8 @@ def register(sub) -> None:
     )
     p.add_argument("--data", required=True, help="OBELiX folder with obelix.csv and cifs/")
     p.add_argument("--models", default="bvse", help="comma-separated potentials (default: bvse)")
-    p.add_argument("--spacing", type=float, default=0.2, help="grid spacing of the full runs, Å (default 0.2)")
+    p.add_argument("--spacing", type=float, default=ScanSettings.spacing,
+                   help=f"grid spacing of the full runs, Å (default: {ScanSettings.spacing})")
     p.add_argument("--subset", type=int, default=None, help="run --subset-models on N random structures only")
     p.add_argument("--subset-models", default=None,
                    help="comma-separated models limited to the subset (default: all but bvse)")
@@ -30,7 +34,7 @@ def register(sub) -> None:
     p.add_argument("--subset-from", choices=["scorable", "ordered"], default="scorable",
                    help="draw the subset from every scorable CIF or from the ordered CIFs only")
     p.add_argument("--seed", type=int, default=0, help="subset and bootstrap seed (default 0)")
-    p.add_argument("--ion", default="Li", help="mobile ion (default Li)")
+    p.add_argument("--ion", default=ScanSettings.ion, help=f"mobile ion (default: {ScanSettings.ion})")
     p.add_argument("--disordered", choices=["order", "skip", "majority", "order+majority"], default="order",
                    help="framework-disordered CIFs: order=True (default), skip, a majority-element approximant "
                         "with framework='empty', or order=True with the approximant as fallback")
@@ -40,7 +44,7 @@ def register(sub) -> None:
                    help="give up on a structure after this long (stored as failed)")
     p.add_argument("--limit", type=int, default=None, help="only the first N scorable ids (quick trial)")
     p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1)")
-    p.add_argument("--connectivity", type=int, choices=[6, 18, 26], default=6)
+    add_connectivity_argument(p)
     p.add_argument("--refine", action="store_true", help="coarse-to-fine scans (exact below the ceiling)")
     p.add_argument("--n-boot", type=int, default=1000, help="bootstrap resamples (default 1000)")
     p.add_argument("--task", default=None, metavar="MODULE:FUNC", help="advanced: replace the scan (tests)")
@@ -70,7 +74,7 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..validate import validate
+    from ..validation import validate
 
     split = lambda s: [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
     res = validate(

@@ -32,34 +32,30 @@ def _root(x, parent):
 
 
 @njit(cache=True)
+def _wrap(i, n):
+    """Index ``i`` folded into ``0..n-1`` (one step at most) and the cell offset it crossed."""
+    if i < 0:
+        return i + n, -1
+    if i >= n:
+        return i - n, 1
+    return i, 0
+
+
+@njit(cache=True)
+def _grow(a, cap):
+    """A copy of ``a`` with room for ``cap`` rows."""
+    out = np.empty((cap,) + a.shape[1:], dtype=a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+@njit(cache=True)
 def _neighbour(v, s, shape, steps):
-    na = shape[0]
     nb = shape[1]
     nc = shape[2]
-    i = v // (nb * nc) + steps[s, 0]
-    j = (v // nc) % nb + steps[s, 1]
-    k = v % nc + steps[s, 2]
-    s0 = 0
-    s1 = 0
-    s2 = 0
-    if i < 0:
-        i += na
-        s0 = -1
-    elif i >= na:
-        i -= na
-        s0 = 1
-    if j < 0:
-        j += nb
-        s1 = -1
-    elif j >= nb:
-        j -= nb
-        s1 = 1
-    if k < 0:
-        k += nc
-        s2 = -1
-    elif k >= nc:
-        k -= nc
-        s2 = 1
+    i, s0 = _wrap(v // (nb * nc) + steps[s, 0], shape[0])
+    j, s1 = _wrap((v // nc) % nb + steps[s, 1], nb)
+    k, s2 = _wrap(v % nc + steps[s, 2], nc)
     return (i * nb + j) * nc + k, s0, s1, s2
 
 
@@ -185,21 +181,8 @@ def _saddle_candidates(energies, label, img, shape, steps):
                 continue
             if m == cap:
                 cap *= 2
-                na_ = np.empty(cap, dtype=np.int64)
-                na_[:m] = out_a[:m]
-                out_a = na_
-                nb_ = np.empty(cap, dtype=np.int64)
-                nb_[:m] = out_b[:m]
-                out_b = nb_
-                ni_ = np.empty((cap, 3), dtype=np.int64)
-                ni_[:m] = out_img[:m]
-                out_img = ni_
-                nw_ = np.empty(cap, dtype=np.float64)
-                nw_[:m] = out_w[:m]
-                out_w = nw_
-                nn_ = np.empty(cap, dtype=np.int64)
-                nn_[:m] = out_node[:m]
-                out_node = nn_
+                out_a, out_b, out_img = _grow(out_a, cap), _grow(out_b, cap), _grow(out_img, cap)
+                out_w, out_node = _grow(out_w, cap), _grow(out_node, cap)
             out_a[m] = label[x]
             out_b[m] = label[y]
             out_img[m, 0] = i0

@@ -6,7 +6,11 @@ imported inside the functions that need them.
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..analysis import Percolation
+    from ..grid import EnergyGrid, ScanResult
 
 from .volumetric import (
     BOHR_ANG,
@@ -61,7 +65,7 @@ def export_format(path: str | os.PathLike, fmt: str | None = None) -> str:
 
 
 def write_graph(
-    result: Any,
+    result: Percolation,
     path: str | os.PathLike,
     fmt: str | None = None,
     *,
@@ -95,12 +99,13 @@ def write_graph(
         raise ExportError(f"`fmt` must be 'graphml' or 'gml' for a graph (got {fmt!r})")
     if graph not in ("grid", "sites"):
         raise ExportError(f"`graph` must be 'grid' or 'sites' (got {graph!r})")
-    if hasattr(result, "results") and hasattr(result, "multiplicities"):
-        result = min(result.results, key=lambda r: r.e_min)
-    if not hasattr(result, "level_map"):
+    from ..analysis import Percolation
+
+    if not isinstance(result, Percolation):
         raise ExportError(
             f"a graph export needs a PercolationResult (got {type(result).__name__}); run ionnet.analyze(grid) first"
         )
+    result = result.lowest()
     g = result.sites().to_networkx(threshold) if graph == "sites" else result.to_networkx(threshold)
     path = os.fspath(path)
     if fmt == "graphml":
@@ -110,25 +115,19 @@ def write_graph(
     return path
 
 
-def write(
-    obj: Any,
-    path: str | os.PathLike,
-    fmt: str | None = None,
-    *,
-    field: str = "energy",
-    threshold: float | None = None,
-    graph: str = "grid",
-) -> str:
+def write(obj: EnergyGrid | ScanResult | Percolation, path: str | os.PathLike, fmt: str | None = None, *,
+          field: str = "energy", threshold: float | None = None, graph: str = "grid") -> str:
     """Write ``obj`` in any export format: :func:`write_graph` or :func:`write_volumetric`.
 
-    ``obj`` is an EnergyGrid (volumetric formats only; it is analysed for
-    ``field='level'``) or a PercolationResult / PercolationSet.
+    ``obj`` is an EnergyGrid or a ScanResult (analysed for graphs and for
+    ``field='level'``) or a PercolationResult / PercolationSet; of several
+    maps the lowest is written.
     """
     fmt = export_format(path, fmt)
     if fmt in GRAPH_FORMATS:
-        if not hasattr(obj, "level_map") and not hasattr(obj, "results"):
-            from ..analysis import analyze
+        from ..analysis import Percolation, analyze
 
+        if not isinstance(obj, Percolation):
             obj = analyze(obj)
         return write_graph(obj, path, fmt, graph=graph, threshold=threshold)
     return write_volumetric(obj, path, fmt, field=field, threshold=threshold)

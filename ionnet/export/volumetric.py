@@ -17,17 +17,53 @@ vti       ``*.vti``                   ParaView, pyvista (exact only for orthogon
 Values are in eV.  Non-finite energies (forbidden nodes), unreachable nodes of
 the level map and nodes above ``threshold`` are written as :data:`FILL_VALUE_EV`
 (``1.0e4`` eV) because viewers cannot handle ``inf``/``nan``.
+
+Layouts, all with values in eV:
+
+* **cube**: Gaussian cube, lengths in Bohr (1 Bohr = 0.529177210903 Å),
+  origin 0, voxel vectors ``a/na, b/nb, c/nc``, ``na x nb x nc`` values
+  (no duplicated end point), z fastest.  Atoms: the framework from
+  ``grid.structure``.
+* **chgcar**: VASP CHGCAR layout (POSCAR header, grid line, values x
+  fastest, 5 a line).  Following the CHGCAR convention each value is
+  *field x cell volume (Å^3)*: VESTA divides by the volume when reading;
+  pymatgen keeps the raw numbers, so use
+  ``Chgcar.from_file(p).data['total'] / chg.structure.volume``.
+* **locpot**: the same layout without the volume factor (LOCPOT style).
+* **grd**: the text grid written by BVlain for VESTA: a ``#`` title line,
+  ``a b c alpha beta gamma`` (Å, degrees), ``na nb nc``, then one value a
+  line with the c index fastest (``values.ravel()``).
+* **xsf**: XCrySDen ``DATAGRID_3D``; XSF grids are *general* grids, so
+  the periodic end point is repeated: ``(na+1) x (nb+1) x (nc+1)`` values,
+  x fastest.
+* **vts**: VTK XML StructuredGrid with Cartesian points (Å) including the
+  periodic end point, so the whole cell closes; correct for any lattice
+  and what ParaView users should open.  Point arrays ``energy`` or
+  ``level`` and ``filled`` (1 where ``fill_value`` was written); field
+  data ``lattice`` (1x9, rows a, b, c), ``grid_shape``, ``fill_value_ev``.
+* **vti**: VTK XML ImageData with the same arrays.  An image is
+  axis-aligned, so it is exact only for lattices with ``a || x``,
+  ``b || y``, ``c || z``; otherwise it is written in fractional index
+  space (spacing ``|a|/na, |b|/nb, |c|/nc``) with a logged warning.
+
+Without a pymatgen structure, one marker atom (the probe ion from
+``metadata['ion']``, else the dummy ``X``) is written at the source node,
+because XSF and CHGCAR readers need at least one atom.
 """
 from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import IonnetError
+from ..errors import ExportError
+
+if TYPE_CHECKING:
+    from ..analysis import Percolation, PercolationResult
+    from ..grid import EnergyGrid, ScanResult
 
 __all__ = [
     "write_volumetric",
@@ -58,10 +94,6 @@ _SUFFIX = {
     ".vts": "vts",
     ".vti": "vti",
 }
-
-
-class ExportError(IonnetError, ValueError):
-    """An export was asked for in a way that cannot work (format, field, threshold)."""
 
 
 def infer_format(path: str | os.PathLike, fmt: str | None = None) -> str:
@@ -95,19 +127,17 @@ def infer_format(path: str | os.PathLike, fmt: str | None = None) -> str:
 
 
 # ------------------------------------------------------------------------------------ inputs
-def _split(obj: Any, field: str):
-    """(grid, result or None) from an EnergyGrid, PercolationResult or PercolationSet."""
-    from ..grid import EnergyGrid
+def _split(obj: EnergyGrid | ScanResult | Percolation, field: str) -> tuple[EnergyGrid, PercolationResult | None]:
+    """(grid, result or None) from an EnergyGrid, ScanResult, PercolationResult or PercolationSet
+    (of several maps, the lowest)."""
+    from ..analysis import Percolation, analyze
+    from ..grid import EnergyGrid, ScanResult
 
-    if hasattr(obj, "results") and hasattr(obj, "multiplicities"):  # PercolationSet: lowest map
-        obj = min(obj.results, key=lambda r: r.e_min)
+    if isinstance(obj, (ScanResult, Percolation)):
+        obj = obj.lowest()
     if isinstance(obj, EnergyGrid):
-        if field == "level":
-            from ..analysis import analyze
-
-            return obj, analyze(obj)
-        return obj, None
-    if hasattr(obj, "grid") and hasattr(obj, "level_map"):
+        return obj, (analyze(obj) if field == "level" else None)
+    if isinstance(obj, Percolation):
         return obj.grid, obj
     raise ExportError(
         f"expected an EnergyGrid or a PercolationResult (got {type(obj).__name__}); "
@@ -116,7 +146,7 @@ def _split(obj: Any, field: str):
 
 
 def volumetric_field(
-    grid_or_result: Any,
+    grid_or_result: EnergyGrid | ScanResult | Percolation,
     *,
     field: str = "energy",
     threshold: float | None = None,
@@ -186,7 +216,7 @@ def _field(grid, result, field, threshold, relative, fill_value):
 
 
 # ------------------------------------------------------------------------------------ atoms
-def _atoms(grid: Any, result: Any) -> tuple[list[str], NDArray[np.int64], NDArray[np.float64]]:
+def _atoms(grid: EnergyGrid, result: PercolationResult | None) -> tuple[list[str], NDArray[np.int64], NDArray[np.float64]]:
     """(symbols, atomic numbers, frac coords) of the framework, or one marker atom.
 
     Without a (pymatgen) structure the probe ion (``metadata['ion']``, else the
@@ -243,7 +273,7 @@ def _with_end_point(a: NDArray[np.float64]) -> NDArray[np.float64]:
     return np.pad(a, [(0, 1)] * 3, mode="wrap")
 
 
-def _comment(grid: Any, field: str, relative: bool, threshold: float | None) -> str:
+def _comment(grid: EnergyGrid, field: str, relative: bool, threshold: float | None) -> str:
     md = grid.metadata
     parts = [f"ionnet {field} (eV{', relative' if relative else ''})"]
     for key in ("ion", "model"):
@@ -390,7 +420,7 @@ def _write_vtk(path, values, filled, grid, field, fmt) -> None:
 
 # ------------------------------------------------------------------------------------ API
 def write_volumetric(
-    grid_or_result: Any,
+    grid_or_result: EnergyGrid | ScanResult | Percolation,
     path: str | os.PathLike,
     fmt: str | None = None,
     *,
@@ -433,37 +463,7 @@ def write_volumetric(
 
     Notes
     -----
-    Layouts, all with values in eV:
-
-    * **cube**: Gaussian cube, lengths in Bohr (1 Bohr = 0.529177210903 Å),
-      origin 0, voxel vectors ``a/na, b/nb, c/nc``, ``na x nb x nc`` values
-      (no duplicated end point), z fastest.  Atoms: the framework from
-      ``grid.structure``.
-    * **chgcar**: VASP CHGCAR layout (POSCAR header, grid line, values x
-      fastest, 5 a line).  Following the CHGCAR convention each value is
-      *field x cell volume (Å^3)*: VESTA divides by the volume when reading;
-      pymatgen keeps the raw numbers, so use
-      ``Chgcar.from_file(p).data['total'] / chg.structure.volume``.
-    * **locpot**: the same layout without the volume factor (LOCPOT style).
-    * **grd**: the text grid written by BVlain for VESTA: a ``#`` title line,
-      ``a b c alpha beta gamma`` (Å, degrees), ``na nb nc``, then one value a
-      line with the c index fastest (``values.ravel()``).
-    * **xsf**: XCrySDen ``DATAGRID_3D``; XSF grids are *general* grids, so
-      the periodic end point is repeated: ``(na+1) x (nb+1) x (nc+1)`` values,
-      x fastest.
-    * **vts**: VTK XML StructuredGrid with Cartesian points (Å) including the
-      periodic end point, so the whole cell closes; correct for any lattice
-      and what ParaView users should open.  Point arrays ``energy`` or
-      ``level`` and ``filled`` (1 where ``fill_value`` was written); field
-      data ``lattice`` (1x9, rows a, b, c), ``grid_shape``, ``fill_value_ev``.
-    * **vti**: VTK XML ImageData with the same arrays.  An image is
-      axis-aligned, so it is exact only for lattices with ``a || x``,
-      ``b || y``, ``c || z``; otherwise it is written in fractional index
-      space (spacing ``|a|/na, |b|/nb, |c|/nc``) with a logged warning.
-
-    Without a pymatgen structure, one marker atom (the probe ion from
-    ``metadata['ion']``, else the dummy ``X``) is written at the source node,
-    because XSF and CHGCAR readers need at least one atom.
+    The layout of each format is described in the module documentation.
 
     Examples
     --------

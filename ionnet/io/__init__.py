@@ -7,9 +7,12 @@
 from __future__ import annotations
 
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import GridError
+
+if TYPE_CHECKING:
+    from ..grid import EnergyGrid
 from .structures import EXAMPLES, example_path, example_structure, read_structure
 
 __all__ = ["read_structure", "example_structure", "example_path", "example_grid", "EXAMPLES", "EXAMPLE_GRIDS"]
@@ -18,7 +21,7 @@ __all__ = ["read_structure", "example_structure", "example_path", "example_grid"
 EXAMPLE_GRIDS = {"LiFePO4_bvse": "LiFePO4_bvse.npz"}
 
 
-def example_grid(name: str = "LiFePO4_bvse") -> Any:
+def example_grid(name: str = "LiFePO4_bvse") -> EnergyGrid:
     """A bundled precomputed :class:`~ionnet.grid.EnergyGrid`.
 
     Parameters

@@ -11,11 +11,19 @@ import logging
 import os
 import warnings
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING
 
 from ..errors import BackendUnavailableError, StructureError
 
-__all__ = ["read_structure", "example_structure", "example_path", "EXAMPLES"]
+if TYPE_CHECKING:
+    from ase import Atoms
+    from pymatgen.core import IStructure, Structure
+    from pymatgen.core.sites import PeriodicSite
+
+    #: What :func:`read_structure` reads.
+    StructureLike = str | os.PathLike | Structure | IStructure | Atoms | dict
+
+__all__ = ["read_structure", "site_elements", "example_structure", "example_path", "EXAMPLES"]
 
 logger = logging.getLogger(__name__)
 
@@ -23,12 +31,12 @@ logger = logging.getLogger(__name__)
 EXAMPLES = {"LiFePO4": "LiFePO4.cif"}
 
 
-def _class_path(obj: Any) -> str:
+def _class_path(obj: object) -> str:
     cls = type(obj)
     return f"{cls.__module__}.{cls.__qualname__}"
 
 
-def _is_ase_atoms(obj: Any) -> bool:
+def _is_ase_atoms(obj: object) -> bool:
     return any(f"{c.__module__}.{c.__qualname__}" == "ase.atoms.Atoms" for c in type(obj).__mro__)
 
 
@@ -45,7 +53,7 @@ def _one_line(e: BaseException) -> str:
     return msg[:300] if msg else type(e).__name__
 
 
-def _from_path(path: str) -> Any:
+def _from_path(path: str) -> Structure:
     Structure = _import_pymatgen()
     if not os.path.exists(path):
         raise StructureError(f"structure file not found: {path}")
@@ -85,7 +93,7 @@ def _from_path(path: str) -> Any:
         ) from None
 
 
-def _from_dict(d: Any, *, source: str = "dict") -> Any:
+def _from_dict(d: object, *, source: str = "dict") -> Structure:
     Structure = _import_pymatgen()
     if not isinstance(d, dict) or "lattice" not in d or "sites" not in d:
         raise StructureError(f"{source} is not a pymatgen Structure JSON (needs 'lattice' and 'sites')")
@@ -95,7 +103,7 @@ def _from_dict(d: Any, *, source: str = "dict") -> Any:
         raise StructureError(f"cannot build a Structure from {source}: {_one_line(e)}") from None
 
 
-def read_structure(obj: Any) -> Any:
+def read_structure(obj: StructureLike) -> Structure:
     """Return a pymatgen ``Structure`` (a new object) from a file or a structure object.
 
     Parameters
@@ -158,6 +166,15 @@ def read_structure(obj: Any) -> Any:
     return s
 
 
+def site_elements(site: PeriodicSite) -> dict[str, float]:
+    """Element -> occupancy of one site (oxidation states merged)."""
+    out: dict[str, float] = {}
+    for sp, occ in site.species.items():
+        sym = getattr(sp, "symbol", None) or getattr(getattr(sp, "element", None), "symbol", str(sp))
+        out[sym] = out.get(sym, 0.0) + float(occ)
+    return out
+
+
 def example_path(name: str = "LiFePO4") -> str:
     """Path of a bundled example structure file (see ``ionnet/data/README.md``)."""
     if name not in EXAMPLES:
@@ -165,7 +182,7 @@ def example_path(name: str = "LiFePO4") -> str:
     return str(resources.files("ionnet").joinpath("data", EXAMPLES[name]))
 
 
-def example_structure(name: str = "LiFePO4") -> Any:
+def example_structure(name: str = "LiFePO4") -> Structure:
     """A bundled example structure as a pymatgen ``Structure``.
 
     Parameters

@@ -5,6 +5,8 @@ Every back end follows one small protocol (:class:`Potential`)::
     name: str                                       # "m3gnet:M3GNet-MP-2021.2.8-PES", "chgnet:0.3.0", "bvse:softbv"
     energies(framework, ion, frac_coords, *, batch_size=None, progress=False) -> (n,) ndarray, eV
     supports(elements) -> None                      # raises ModelError naming unknown elements
+    ase_calculator() -> ase Calculator              # optional: energy, forces, stress (used by relax=True)
+    for_structure(structure, *, ion, framework)     # optional: the potential adapted to one input structure
 
 ``framework`` is an ordered pymatgen ``Structure`` (the frozen atoms, probe
 excluded), ``ion`` the probe's element symbol and ``frac_coords`` an (n, 3)
@@ -29,12 +31,10 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any, Protocol, runtime_checkable
-
-import numpy as np
-from numpy.typing import NDArray
+from typing import Any
 
 from ..errors import BackendUnavailableError, ModelError
+from ._common import Potential
 from .analytic import AnalyticPotential
 from .ase_calc import ASEPotential
 from .bvse import BVSEPotential
@@ -54,6 +54,8 @@ __all__ = [
     "DEFAULT_M3GNET",
     "M3GNET_ENV_VAR",
     "MODEL_NAMES",
+    "potential_name",
+    "ase_calculator",
 ]
 
 logger = logging.getLogger(__name__)
@@ -62,31 +64,29 @@ logger = logging.getLogger(__name__)
 MODEL_NAMES = ("m3gnet", "chgnet", "bvse")
 
 
-@runtime_checkable
-class Potential(Protocol):
-    """What ionnet needs from a model back end."""
-
-    name: str
-
-    def energies(
-        self,
-        framework: Any,
-        ion: str,
-        frac_coords: Any,
-        *,
-        batch_size: int | None = None,
-        progress: bool = False,
-    ) -> NDArray[np.float64]:
-        """Total energy (eV) of framework + probe at each of the (n, 3) fractional positions."""
-        ...
-
-    def supports(self, elements: Any) -> None:
-        """Raise :class:`~ionnet.ModelError` naming the elements the model cannot handle."""
-        ...
-
-
 def _is_potential(obj: Any) -> bool:
-    return all(hasattr(obj, a) for a in ("name", "energies", "supports"))
+    """Anything with an ``energies`` method is used as a potential (``name`` and ``supports`` are optional)."""
+    return callable(getattr(obj, "energies", None)) and not isinstance(obj, (str, os.PathLike))
+
+
+def potential_name(pot: Any) -> str:
+    """The potential's ``name``, or its class name."""
+    return str(getattr(pot, "name", type(pot).__name__))
+
+
+def ase_calculator(pot: Any) -> Any:
+    """The potential's ASE calculator, or None.
+
+    The protocol's optional ``ase_calculator()`` method; a ``calculator``
+    attribute (or ``get_calculator()``) of a user's potential is accepted too.
+    """
+    for attr in ("ase_calculator", "calculator", "get_calculator"):
+        c = getattr(pot, attr, None)
+        if callable(c) and not hasattr(c, "get_potential_energy"):
+            c = c()
+        if c is not None and hasattr(c, "get_potential_energy"):
+            return c
+    return None
 
 
 def _is_ase_calculator(obj: Any) -> bool:
@@ -119,7 +119,7 @@ def get_potential(model: Any = "m3gnet", *, device: str = "cpu", **kw: Any) -> P
         * a matgl ``Potential`` object -> :class:`MatglPotential`.
         * a ``chgnet.model.CHGNet`` object -> :class:`CHGNetPotential`.
         * a callable ``f(cart_xyz (n, 3) Å) -> (n,) eV`` -> :class:`AnalyticPotential`.
-        * an object that already has ``name``, ``energies`` and ``supports``: returned as is.
+        * an object with an ``energies`` method (the protocol): returned as is.
     device : str, default "cpu"
         Torch device for the neural back ends (ignored by the others).
     **kw

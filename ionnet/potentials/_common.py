@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 from numpy.typing import NDArray
@@ -14,6 +14,7 @@ from numpy.typing import NDArray
 from ..errors import ModelError, StructureError
 
 __all__ = [
+    "Potential",
     "BasePotential",
     "as_frac_coords",
     "check_framework",
@@ -113,32 +114,18 @@ def check_batch_size(batch_size: Any) -> int | None:
     return b
 
 
-class BasePotential:
-    """Common behaviour of ionnet's potential back ends.
+@runtime_checkable
+class Potential(Protocol):
+    """What ionnet needs from a model back end; any object with these members is one.
 
-    Subclasses set :attr:`name` and implement :meth:`_energies` (positions already
-    checked) and :meth:`_unknown_elements`.
+    ``name`` and ``energies`` are required; ``supports`` (raise
+    :class:`~ionnet.ModelError` naming elements the model cannot handle),
+    ``ase_calculator()`` (an ASE calculator with energy, forces and stress, used
+    by ``relax=True``) and ``for_structure(structure, *, ion, framework)`` (the
+    potential adapted to one input structure) are optional.
     """
 
-    name: str = "base"
-
-    def supports(self, elements: Iterable[str] | Any) -> None:
-        """Raise :class:`~ionnet.ModelError` naming the elements this model cannot handle.
-
-        Parameters
-        ----------
-        elements : iterable of str, or Structure
-            Element symbols (or a structure whose elements are checked).
-
-        Raises
-        ------
-        ModelError
-            If any element is unknown to the model.
-        """
-        syms = normalise_elements(elements)
-        bad = sorted(set(self._unknown_elements(syms)))
-        if bad:
-            raise ModelError(f"model {self.name!r} does not support element(s) {', '.join(bad)}; {self._supports_hint()}")
+    name: str
 
     def energies(
         self,
@@ -150,6 +137,9 @@ class BasePotential:
         progress: bool = False,
     ) -> NDArray[np.float64]:
         """Total energy (eV) of framework + one probe ion at each position.
+
+        Back ends derived from :class:`BasePotential` inherit this
+        implementation: the inputs are checked, then ``_energies`` evaluates them.
 
         Parameters
         ----------
@@ -185,6 +175,37 @@ class BasePotential:
             return np.zeros(0, dtype=np.float64)
         e = np.asarray(self._energies(framework, ion, fc, batch_size=bs, progress=progress), dtype=np.float64)
         return e.reshape(len(fc))
+
+    def supports(self, elements: Iterable[str] | Any) -> None:
+        """Raise :class:`~ionnet.ModelError` naming the elements this model cannot handle."""
+
+
+class BasePotential(Potential):
+    """Common behaviour of ionnet's potential back ends.
+
+    Subclasses set :attr:`name` and implement :meth:`_energies` (positions already
+    checked) and :meth:`_unknown_elements`.
+    """
+
+    name: str = "base"
+
+    def supports(self, elements: Iterable[str] | Any) -> None:
+        """Raise :class:`~ionnet.ModelError` naming the elements this model cannot handle.
+
+        Parameters
+        ----------
+        elements : iterable of str, or Structure
+            Element symbols (or a structure whose elements are checked).
+
+        Raises
+        ------
+        ModelError
+            If any element is unknown to the model.
+        """
+        syms = normalise_elements(elements)
+        bad = sorted(set(self._unknown_elements(syms)))
+        if bad:
+            raise ModelError(f"model {self.name!r} does not support element(s) {', '.join(bad)}; {self._supports_hint()}")
 
     # -- to implement -------------------------------------------------------------
     def _energies(self, framework: Any, ion: str, frac_coords: NDArray[np.float64], *, batch_size: int | None, progress: bool) -> NDArray[np.float64]:

@@ -69,3 +69,7 @@ class ASEPotential(BasePotential):
             except Exception as e:  # noqa: BLE001 - calculators raise anything
                 raise ModelError(f"{self.name} failed with {ion} at {np.round(frac_coords[i], 4).tolist()}: {e}") from e
         return out
+
+    def ase_calculator(self) -> Any:
+        """The wrapped calculator (used by ``relax=True``)."""
+        return self.calculator

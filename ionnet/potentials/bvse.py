@@ -34,17 +34,21 @@ import csv
 import json
 import logging
 import math
-from functools import lru_cache
+import warnings
+from functools import lru_cache, reduce
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import ModelError
+from ..errors import ModelError, TaskTimeout
 from ._common import BasePotential, framework_elements, iter_batches
 
-__all__ = ["BVSEPotential", "softbv_table"]
+if TYPE_CHECKING:
+    from pymatgen.core import Structure
+
+__all__ = ["BVSEPotential", "softbv_table", "structure_oxidation_states"]
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +124,87 @@ def _guess_states(framework: Any, ion: str) -> dict[str, float]:
     return {str(k): float(v) for k, v in guesses[0].items()}
 
 
+_HALOGENS = ("F", "Cl", "Br", "I")
+
+
+def structure_oxidation_states(structure: Structure, ion: str = "Li", max_atoms: int = 100) -> dict[str, float] | None:
+    """Element -> oxidation state for a whole structure with the mobile ion at +1, or None.
+
+    The framework (every element but ``ion``) gets pymatgen's oxidation-state
+    guess for each net charge ``-q`` (``q`` = 1 .. 2 x mobile-ion count + 4),
+    and the most usual assignment wins (largest sum of amount x ICSD
+    occurrence; ties: ``q`` nearest the structure's, possibly fractional,
+    mobile-ion count), so Li-deficient refinements and approximants with
+    every split Li site filled still get the framework's usual states.  The
+    most electronegative element is fixed at its most negative common state
+    and halogens at -1 (except Cl/Br/I next to O, which may be oxo-anions) to
+    keep pymatgen's combinatorial search short; frameworks of more than
+    ``max_atoms`` atoms per formula unit (after making fractional amounts
+    integral) are not attempted.
+    """
+    from pymatgen.core import Composition, Element
+
+    amounts = structure.composition.element_composition.get_el_amt_dict()
+    n_ion = float(amounts.pop(ion, 0.0))
+    frame = _integral_framework(amounts)
+    if frame is None or sum(frame[0].values()) > max_atoms:
+        return None
+    frame, scale = frame
+    n_ion *= scale
+    comp = Composition(frame)
+    fixed: dict[str, list[int]] = {}
+    anion = max(comp.elements, key=lambda e: (e.X if not math.isnan(e.X) else 0.0))
+    neg = [q for q in anion.common_oxidation_states if q < 0]
+    if neg:
+        fixed[anion.symbol] = [min(neg)]
+    for h in _HALOGENS:
+        if h in frame and h not in fixed and not (h != "F" and "O" in frame):
+            fixed[h] = [-1]
+    pos = [q for q in Element(ion).common_oxidation_states if q > 0]
+    q_ion = pos[0] if pos else 1
+    best, best_key = None, None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for q in range(1, int(math.ceil(max(n_ion, 1.0) * 2 + 4)) + 1):
+            guesses = comp.oxi_state_guesses(oxi_states_override=fixed, target_charge=-q * q_ion)
+            if not guesses:
+                continue
+            states = {str(e): float(v) for e, v in guesses[0].items()}
+            key = (_icsd_score(states, frame), -abs(q - n_ion / q_ion))
+            if best_key is None or key > best_key:
+                best, best_key = states, key
+    if best is None:
+        return None
+    best[ion] = float(q_ion)
+    return best
+
+
+def _integral_framework(amounts: dict[str, float]) -> tuple[dict[str, int], float] | None:
+    """Whole, coprime framework amounts and the factor that scaled them (None: none within 24 cells)."""
+    if not amounts:
+        return None
+    for k in range(1, 25):
+        if all(abs(k * v - round(k * v)) < 0.02 for v in amounts.values()):
+            frame = {e: int(round(k * v)) for e, v in amounts.items()}
+            g = reduce(math.gcd, frame.values())
+            return {e: v // g for e, v in frame.items()}, k / g
+    return None
+
+
+def _icsd_score(states: dict[str, float], amounts: dict[str, int]) -> float:
+    """How usual an assignment is: sum of amount x ICSD occurrence of each (element, integer state)."""
+    from pymatgen.core import Composition, Species
+
+    if Composition.oxi_prob is None:  # loaded by pymatgen's first oxi_state_guesses call
+        Composition("LiCl").oxi_state_guesses()
+    prob = Composition.oxi_prob or {}
+    score = 0.0
+    for el, v in states.items():
+        if abs(v - round(v)) < 1e-6:
+            score += amounts.get(el, 0) * float(prob.get(Species(el, int(round(v))), 0.0))
+    return score
+
+
 class BVSEPotential(BasePotential):
     """Bond-valence site energy of a probe ion (softBV parameters); classical, no weights.
 
@@ -191,6 +276,29 @@ class BVSEPotential(BasePotential):
 
     def _supports_hint(self) -> str:
         return "the softBV table has no data for it; try model='m3gnet' or model='chgnet'"
+
+    def for_structure(self, structure: Structure, *, ion: str, framework: str) -> "BVSEPotential":
+        """This potential adapted to one input structure (the optional ``for_structure`` hook of the protocol).
+
+        Oxidation states guessed from the framework plus one probe ion are
+        charge balanced in vacancy mode but not when every mobile ion is
+        removed; for ``framework='empty'`` the states of the whole structure
+        (:func:`structure_oxidation_states`) are used instead.  Explicit
+        ``oxidation_states`` and the vacancy mode keep this potential.
+        """
+        if framework != "empty" or self.oxidation_states is not None:
+            return self
+        try:
+            states = structure_oxidation_states(structure, ion)
+        except TaskTimeout:
+            raise
+        except Exception as e:  # noqa: BLE001 - the framework's own guess then reports the problem
+            logger.info("oxidation states of %s: %s", structure.composition.reduced_formula, e)
+            states = None
+        if not states:
+            return self
+        return type(self)(r_cut_ang=self.r_cut_ang, screening_factor=self.screening_factor,
+                          oxidation_states=states, radii=self.radii)
 
     def charges(self, framework: Any, ion: str) -> tuple[NDArray[np.float64], float]:
         """Oxidation states used for the framework sites and the probe.

@@ -119,3 +119,9 @@ class CHGNetPotential(BasePotential):
                 out[sl] = e * n_atoms if self.model.is_intensive else e
                 bar.update(sl.stop - sl.start)
         return out
+
+    def ase_calculator(self) -> Any:
+        """CHGNet's own ASE calculator sharing this model (energy, forces, stress); used by ``relax=True``."""
+        from chgnet.model.dynamics import CHGNetCalculator
+
+        return CHGNetCalculator(model=self.model, use_device=self.device)

@@ -17,10 +17,10 @@ Off-screen rendering on a machine without a display uses EGL (Mesa's
 """
 from __future__ import annotations
 
+from ..errors import RenderError
 from .components import Components, periodic_components
 from .plots import arrhenius_plot, fv_plot, level_histogram, slice_plot
 from .scene import (
-    RenderError,
     channel_threshold,
     component_surfaces,
     components,

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from ..errors import BackendUnavailableError, IonnetError
+from ..errors import BackendUnavailableError, RenderError
 
 __all__ = [
     "RenderError",
@@ -32,10 +32,6 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 MAX_SUPERCELL_CELLS = 64
-
-
-class RenderError(IonnetError, ValueError):
-    """A render was asked for with unusable options (thresholds, supercell, output path)."""
 
 
 # ----------------------------------------------------------------------------- setup
@@ -73,8 +69,8 @@ def _new_plotter(pv, window_size):
 
 
 def _as_result(result: Any):
-    if hasattr(result, "results") and hasattr(result, "multiplicities"):  # PercolationSet: lowest map
-        result = min(result.results, key=lambda r: r.e_min)
+    if hasattr(result, "lowest") and hasattr(result, "level_map"):  # a result or a set: its lowest map
+        result = result.lowest()
     if not (hasattr(result, "level_map") and hasattr(result, "grid")):
         raise RenderError(
             f"expected a PercolationResult (got {type(result).__name__}); run ionnet.analyze(grid) first"

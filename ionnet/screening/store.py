@@ -1,0 +1,214 @@
+"""The screening database: one SQLite table of results, written by one process, read by many.
+
+The database is in WAL mode and each result is one transaction.  A row is
+keyed by ``(structure_key, model, ion, settings_hash)`` with a UNIQUE
+constraint, so after a crash or SIGKILL at any moment a rerun skips every
+structure that already has a row: nothing is lost and nothing is stored twice.
+A failed row is replaced only by a later success.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from datetime import datetime, timezone
+
+from .._version import __version__
+from ..errors import ScreenError
+from ..settings import ScreenSettings
+
+__all__ = ["SCHEMA_VERSION", "FV_CURVE_STEP_EV", "FV_CURVE_MAX_EV", "connect", "record", "existing_status", "read_results", "model_key"]
+
+SCHEMA_VERSION = 1
+#: Free-volume curve stored per row: FV(t) for t = 0, 0.01, ..., 3 eV.
+FV_CURVE_STEP_EV = 0.01
+FV_CURVE_MAX_EV = 3.0
+
+def model_key(model: str | os.PathLike) -> str:
+    """Built-in names stay as they are; a path becomes its absolute path.
+
+    Raises
+    ------
+    ScreenError
+        ``model`` is an object: screening stores models by name or folder.
+    """
+    if not isinstance(model, (str, os.PathLike)):
+        raise ScreenError(f"`model` must be a model name or folder for screening (got a {type(model).__name__})")
+    m = os.fspath(model)
+    if os.path.exists(m):
+        return os.path.abspath(m)
+    return m
+
+
+_COLUMNS = [
+    "structure_key", "structure_id", "path", "formula", "model", "ion", "settings_hash", "settings",
+    "status", "error_type", "error",
+    "mpe", "e2d", "e3d", "fvc", "fvd", "xi", "xi_cell", "e_min", "n_sites", "n_maps", "grid_shape",
+    "descriptors", "fv_curve", "grid_file", "t_scan_s", "t_analysis_s", "t_total_s", "worker",
+    "ionnet_version", "created_at", "updated_at",
+]
+
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS results (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    structure_key TEXT NOT NULL,
+    structure_id TEXT, path TEXT, formula TEXT,
+    model TEXT NOT NULL, ion TEXT NOT NULL,
+    settings_hash TEXT NOT NULL, settings TEXT,
+    status TEXT NOT NULL CHECK (status IN ('ok', 'failed')),
+    error_type TEXT, error TEXT,
+    mpe REAL, e2d REAL, e3d REAL, fvc REAL, fvd REAL, xi REAL, xi_cell REAL, e_min REAL,
+    n_sites INTEGER, n_maps INTEGER, grid_shape TEXT,
+    descriptors TEXT, fv_curve TEXT, grid_file TEXT,
+    t_scan_s REAL, t_analysis_s REAL, t_total_s REAL, worker TEXT,
+    ionnet_version TEXT, attempts INTEGER NOT NULL DEFAULT 1,
+    created_at TEXT, updated_at TEXT,
+    UNIQUE (structure_key, model, ion, settings_hash)
+);
+CREATE INDEX IF NOT EXISTS results_model_status ON results (model, ion, status);
+CREATE TABLE IF NOT EXISTS ionnet_meta (key TEXT PRIMARY KEY, value TEXT);
+INSERT OR IGNORE INTO ionnet_meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+"""
+
+_UPSERT = (
+    f"INSERT INTO results ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))}) "
+    "ON CONFLICT (structure_key, model, ion, settings_hash) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in _COLUMNS if c not in ("structure_key", "model", "ion",
+                                                                     "settings_hash", "created_at"))
+    + ", attempts = results.attempts + 1 "
+    "WHERE results.status != 'ok' OR excluded.status = 'ok'"
+)
+
+
+def connect(db: str | os.PathLike, *, create: bool = True) -> sqlite3.Connection:
+    path = os.fspath(db)
+    if not create and not os.path.exists(path):
+        raise ScreenError(f"results database not found: {path}; screen structures into it first")
+    parent = os.path.dirname(os.path.abspath(path))
+    os.makedirs(parent, exist_ok=True)
+    con = sqlite3.connect(path, timeout=60.0, isolation_level=None)  # autocommit; explicit BEGIN below
+    try:
+        con.execute("PRAGMA journal_mode=WAL")
+        con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: committed rows survive a process kill
+        con.execute("PRAGMA busy_timeout=60000")
+        if create:
+            con.executescript(_SCHEMA)
+        else:
+            ok = con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='results'").fetchone()
+            if not ok:
+                raise ScreenError(f"{path} is not an ionnet screening database (no 'results' table)")
+        ver = con.execute("SELECT value FROM ionnet_meta WHERE key='schema_version'").fetchone()
+        if ver and int(ver[0]) > SCHEMA_VERSION:
+            raise ScreenError(f"{path} was written by a newer ionnet (schema {ver[0]} > {SCHEMA_VERSION}); upgrade ionnet")
+    except sqlite3.DatabaseError as e:
+        con.close()
+        raise ScreenError(f"cannot open results database {path}: {e}") from None
+    return con
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def record(con: sqlite3.Connection, row: dict, settings: ScreenSettings, settings_hash: str) -> None:
+    """Store one result in its own transaction (the only writer is the parent process)."""
+    d = row.get("descriptors") or {}
+    now = _now()
+    values = {
+        "structure_key": row["key"],
+        "structure_id": row["structure_id"],
+        "path": row["path"],
+        "formula": row.get("formula"),
+        "model": settings.model,
+        "ion": settings.ion,
+        "settings_hash": settings_hash,
+        "settings": json.dumps(settings.to_dict(), sort_keys=True),
+        "status": row["status"],
+        "error_type": row.get("error_type"),
+        "error": row.get("error"),
+        "mpe": d.get("mpe"),
+        "e2d": d.get("e2d"),
+        "e3d": d.get("e3d"),
+        "fvc": d.get("fvc"),
+        "fvd": d.get("fvd"),
+        "xi": d.get("xi"),
+        "xi_cell": d.get("xi_cell"),
+        "e_min": d.get("e_min"),
+        "n_sites": d.get("n_sites"),
+        "n_maps": d.get("n_maps"),
+        "grid_shape": json.dumps(d["grid_shape"]) if d.get("grid_shape") else None,
+        "descriptors": json.dumps(d) if d else None,
+        "fv_curve": json.dumps(row["fv_curve"]) if row.get("fv_curve") else None,
+        "grid_file": row.get("grid_file"),
+        "t_scan_s": row.get("t_scan_s"),
+        "t_analysis_s": row.get("t_analysis_s"),
+        "t_total_s": row.get("t_total_s"),
+        "worker": row.get("worker"),
+        "ionnet_version": __version__,
+        "created_at": now,
+        "updated_at": now,
+    }
+    for attempt in range(20):
+        try:
+            con.execute("BEGIN IMMEDIATE")
+            con.execute(_UPSERT, [values[c] for c in _COLUMNS])
+            con.execute("COMMIT")
+            return
+        except sqlite3.OperationalError as e:  # database locked by another writer: wait and retry
+            try:
+                con.execute("ROLLBACK")
+            except sqlite3.OperationalError:
+                pass
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            time.sleep(0.1 * (attempt + 1))
+    raise ScreenError(f"results database stayed locked; could not store {row['structure_id']}")
+
+
+def existing_status(con: sqlite3.Connection, settings: ScreenSettings, settings_hash: str) -> dict[str, str]:
+    cur = con.execute(
+        "SELECT structure_key, status FROM results WHERE model = ? AND ion = ? AND settings_hash = ?",
+        (settings.model, settings.ion, settings_hash),
+    )
+    return dict(cur.fetchall())
+
+
+def read_results(
+    db: str | os.PathLike,
+    *,
+    model: str | None = None,
+    ion: str | None = None,
+    settings_hash: str | None = None,
+    status: str | None = "ok",
+) -> list[dict]:
+    """All stored rows (dicts, JSON columns decoded), optionally filtered.
+
+    ``status=None`` returns ok and failed rows.  ``model`` matches the stored
+    model name, or the absolute path of a model folder.
+    """
+    con = connect(db, create=False)
+    try:
+        con.row_factory = sqlite3.Row
+        where, args = [], []
+        if model is not None:
+            where.append("model = ?")
+            args.append(model_key(model))
+        if ion is not None:
+            where.append("ion = ?")
+            args.append(ion)
+        if settings_hash is not None:
+            where.append("settings_hash LIKE ?")
+            args.append(settings_hash + "%")
+        if status is not None:
+            where.append("status = ?")
+            args.append(status)
+        sql = "SELECT * FROM results" + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY id"
+        rows = [dict(r) for r in con.execute(sql, args).fetchall()]
+    finally:
+        con.close()
+    for r in rows:
+        for k in ("descriptors", "fv_curve", "settings", "grid_shape"):
+            if r.get(k):
+                r[k] = json.loads(r[k])
+    return rows
