@@ -64,6 +64,8 @@ METHODS = ("auto", "ewald", "random")
 
 #: At most this many orderings are ranked exactly by pymatgen's Ewald minimiser.
 PYMATGEN_MAX_ORDERINGS = 500
+#: Above this many supercell sites the Ewald matrix (8 N^2 bytes) is not built: random fillings.
+EWALD_MAX_SITES = 3000
 #: At most this many Hermite normal forms are compared when choosing a supercell shape.
 MAX_HNF = 4000
 #: A cluster of overlapping partial positions holding up to 1 + this many atoms gets one atom.
@@ -432,9 +434,9 @@ def guess_oxidation_states(amounts: dict, *, ion: str | None = None, max_combina
     allows it), and among the assignments that qualify the most frequent
     states win (log-frequency summed over elements).  Tried in turn:
 
-    1. states with >= 5 % of the occurrences, net charge within 2 % of the
+    1. states with >= 5 % of the occurrences, net charge within 5 % of the
        positive charge;
-    2. states with >= 1 % (``P4+`` in ``P2S6``, ``V2+``), same tolerance;
+    2. states with >= 1 % (``P4+`` in ``P2S6``, ``V2+``), within 2 %;
     3. with ``ion`` given, its count taken as unknown (CIFs often misreport
        the mobile ion): >= 5 % states that leave the rest negative;
     4. >= 1 % states, net charge within 10 %.
@@ -493,7 +495,7 @@ def guess_oxidation_states(amounts: dict, *, ion: str | None = None, max_combina
         return q, logp.sum(axis=1), ok
 
     fw = np.array([e != ion for e in els])
-    for min_p, tol, free_ion in ((0.05, 0.02, False), (0.01, 0.02, False), (0.05, None, True), (0.01, 0.10, False)):
+    for min_p, tol, free_ion in ((0.05, 0.05, False), (0.01, 0.02, False), (0.05, None, True), (0.01, 0.10, False)):
         if free_ion and not (ion in els and fw.any()):
             continue
         c = candidates(min_p)
@@ -1198,6 +1200,9 @@ def order_structure(
     log_n = _n_orderings(counts)
     n_distinct_max = math.exp(min(log_n, 700))
     if use_ewald and not var:
+        use_ewald = False
+    if use_ewald and len(frac_sup) > EWALD_MAX_SITES:
+        notes.append(f"{len(frac_sup)} sites > {EWALD_MAX_SITES}: random fillings instead of the Ewald ranking")
         use_ewald = False
     if use_ewald:
         q_col = np.array([oxi.get(e, 0.0) for e in species] + [0.0])
