@@ -699,11 +699,11 @@ def _vsites(lattice, rows, split_distance: float, notes: list) -> list[_VSite]:
         total = sum(sum(rows[i][1].values()) for i in members)
         clique = all(j in adj[i] for i in members for j in members if i != j)
         if total <= 1 + OCC_TOL:
-            out.append(_VSite([(*rows[i], i) for i in members]))
+            out.append(_VSite(_unwrapped(lattice, rows, members)))
         elif clique or total <= 1 + SPLIT_OVERFULL:
             # the input puts more than one atom on positions that overlap: one atom in all
             n_capped += 1
-            out.append(_VSite([(*rows[i], i) for i in members], scale=1.0 / total))
+            out.append(_VSite(_unwrapped(lattice, rows, members), scale=1.0 / total))
         else:
             # a long chain of close positions: keep the most occupied ones that do not overlap (greedy)
             keep: list[int] = []
@@ -719,6 +719,17 @@ def _vsites(lattice, rows, split_distance: float, notes: list) -> list[_VSite]:
         notes.append(f"{n_capped} split site(s) hold more than one atom in the input: at most one atom placed each")
     if n_dropped:
         notes.append(f"{n_dropped} position(s) overlapping a more occupied one were left empty")
+    return out
+
+
+def _unwrapped(lattice, rows, members) -> list:
+    """Members of a merged site as (frac, occ, label, row), each at its periodic image nearest the first."""
+    f0 = rows[members[0]][0]
+    out = []
+    for i in members:
+        f, occ, lab = rows[i]
+        _, image = lattice.get_distance_and_image(f0, f)
+        out.append((np.asarray(f, dtype=float) + np.asarray(image, dtype=float), occ, lab, i))
     return out
 
 
@@ -1184,9 +1195,7 @@ def order_structure(
     # supercell virtual sites: (base vsite k, lattice point p) -> index k * d + p
     centroid = []
     for v in vs:
-        f0 = v.members[0][0]
-        fr = np.array([f0 + ((m[0] - f0 + 0.5) % 1.0 - 0.5) for m in v.members])   # unwrap around the first
-        centroid.append(fr.mean(axis=0))
+        centroid.append(np.mean([m[0] for m in v.members], axis=0))   # members are unwrapped (_unwrapped)
     centroid_sup = (np.array(centroid) @ inv_m)[:, None, :] + pts[None, :, :]
     frac_sup = (centroid_sup.reshape(-1, 3)) % 1.0
     group_sites = [np.array([k * d + p for k in g.sites for p in range(d)], dtype=np.int64) for g in groups]

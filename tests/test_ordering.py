@@ -185,23 +185,25 @@ def test_occupied_mode_guesses_oxidation_states():
     assert r.charge == 0
 
 
-def split_pair_structure(gap=0.5):
-    """Li + O + an Al split over two positions `gap` Å apart (0.5 each), P1, 8 Å cube."""
+def split_pair_structure(x0=0.5, gap=0.5):
+    """Li + O + Al split over two positions `gap` Å apart along a (3/8 each: 3/4 Al per pair),
+    P1, 8 x 12 x 12 Å (so supercells stack along a, across the pair when it straddles the boundary)."""
     a = 8.0
-    return Structure(Lattice.cubic(a), ["Li", {"Al": 0.5}, {"Al": 0.5}, "O", "O"],
-                     [[0, 0, 0], [0.5, 0.5, 0.5], [0.5 + gap / a, 0.5, 0.5], [0.25, 0.25, 0.25], [0.75, 0.25, 0.75]])
+    return Structure(Lattice.orthorhombic(a, 12, 12), ["Li", {"Al": 0.375}, {"Al": 0.375}, "O", "O"],
+                     [[0, 0.5, 0], [x0, 0.5, 0.5], [(x0 + gap / a) % 1, 0.5, 0.5], [0.25, 0.25, 0.25],
+                      [0.75, 0.25, 0.75]])
 
 
 @pytest.mark.parametrize("method", ["ewald", "random"])
-@pytest.mark.parametrize("seed", range(4))
-def test_split_sites_are_never_both_filled(method, seed):
-    r = order_structure(split_pair_structure(), "Li", method=method, seed=seed, n_configurations=3,
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("x0", [0.5, 0.98])      # 0.98: the pair straddles the cell boundary
+def test_split_sites_are_never_both_filled(method, seed, x0):
+    r = order_structure(split_pair_structure(x0), "Li", method=method, seed=seed, n_configurations=3,
                         oxidation_states={"Li": 1, "Al": 3, "O": -2}, max_sites=40)
+    assert r.scaling == 4
     for s in r.structures:
-        n_al = counts(s)["Al"]
-        assert n_al == r.scaling                       # one Al per split pair
-        if n_al > 1:
-            assert min_distance(s, "Al") > 1.0
+        assert counts(s)["Al"] == 3                    # 3/4 Al per split pair, 4 pairs
+        assert min_distance(s, "Al") > 1.0
         assert min(d for i, row in enumerate(s.distance_matrix) for j, d in enumerate(row) if i != j) > 1.0
 
 
