@@ -246,7 +246,8 @@ class OrderingResult:
             f"rounding: max site error {self.max_site_error:.3f}, composition error {self.composition_error:.3%}",
         ]
         if self.charge is not None:
-            lines.append(f"charge {self.charge:+.2f} e (oxidation states: {self.oxidation_source})")
+            what = "charge" if self.framework == "occupied" else f"framework charge (without {self.ion})"
+            lines.append(f"{what} {self.charge:+.2f} e (oxidation states: {self.oxidation_source})")
         lines += [f"note: {n}" for n in self.notes]
         return "\n".join(lines)
 
@@ -1058,9 +1059,12 @@ def order_structure(
 
     Examples
     --------
+    Rock salt with a 50/50 Mg/Ni cation site (conventional cell, 4 + 4 sites):
+
     >>> from pymatgen.core import Lattice, Structure
-    >>> rocksalt = Structure.from_spacegroup(
-    ...     "Fm-3m", Lattice.cubic(4.2), [{"Mg": 0.5, "Ni": 0.5}, "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    >>> fcc = [[0, 0, 0], [0, .5, .5], [.5, 0, .5], [.5, .5, 0]]
+    >>> rocksalt = Structure(Lattice.cubic(4.2), [{"Mg": 0.5, "Ni": 0.5}] * 4 + ["O"] * 4,
+    ...                      fcc + [[.5, .5, .5], [.5, 0, 0], [0, .5, 0], [0, 0, .5]])
     >>> r = order_structure(rocksalt, "Mg", framework="occupied", oxidation_states={"Mg": 2, "Ni": 2, "O": -2})
     >>> r.structure.composition.formula, r.scaling, r.max_site_error
     ('Mg1 Ni1 O2', 2, 0.0)

@@ -29,7 +29,8 @@ OXI_LLTO = {"Li": 1, "La": 3, "Ti": 4, "O": -2}
 
 def rocksalt(cation, a=4.2):
     """Conventional rock salt (4 cation + 4 anion sites) with the given cation species."""
-    return Structure.from_spacegroup("Fm-3m", Lattice.cubic(a), [cation, "O"], [[0, 0, 0], [0.5, 0.5, 0.5]])
+    fcc = np.array([[0, 0, 0], [0, 0.5, 0.5], [0.5, 0, 0.5], [0.5, 0.5, 0]])
+    return Structure(Lattice.cubic(a), [cation] * 4 + ["O"] * 4, np.vstack([fcc, (fcc + 0.5) % 1]))
 
 
 def perovskite(a_site, a=3.9):
@@ -291,6 +292,16 @@ def test_time_limit_stops_the_ewald_search(monkeypatch):
     assert len(r.structures) == 1 and r.structure.is_ordered
     assert counts(r.structure) == {"Mg": 2, "Ni": 3, "Co": 3, "O": 8}
     assert any("time_limit_s reached" in n for n in r.notes)
+
+
+def test_result_record_is_json():
+    import json
+
+    r = order_structure(perovskite({"Li": 0.33, "La": 0.56}), "Li", framework="occupied", max_sites=40)
+    d = json.loads(json.dumps(r.to_dict()))
+    assert d["n_atoms"] == r.n_atoms and d["scaling"] == r.scaling == round(abs(np.linalg.det(r.input_matrix)))
+    assert len(d["rounding"]) == len(r.rounding) and d["charge"] == 0
+    assert "supercell" in r.summary()
 
 
 def test_nothing_to_order_returns_the_input_cell():
