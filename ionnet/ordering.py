@@ -1199,7 +1199,7 @@ def order_structure(
     # supercell virtual sites: (base vsite k, lattice point p) -> index k * d + p
     centroid = []
     for v in vs:
-        centroid.append(np.mean([m[0] for m in v.members], axis=0))   # members are unwrapped (_unwrapped)
+        centroid.append(np.mean([mem[0] for mem in v.members], axis=0))   # members are unwrapped (_unwrapped)
     centroid_sup = (np.array(centroid) @ inv_m)[:, None, :] + pts[None, :, :]
     frac_sup = (centroid_sup.reshape(-1, 3)) % 1.0
     group_sites = [np.array([k * d + p for k in g.sites for p in range(d)], dtype=np.int64) for g in groups]
