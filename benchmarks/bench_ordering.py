@@ -3,7 +3,7 @@
 The CIFs of ``../shared/data/obelix`` are sorted into disorder groups with
 :func:`ionnet.validate.classify_disorder` (``ordered`` / ``ion``: only Li sites
 partial / ``framework``).  Each CIF of the chosen groups is ordered with
-:func:`ionnet.ordering.order_structure`, one at a time in this process, and the
+:func:`ionnet.scanning.ordering.order_structure`, one at a time in this process, and the
 table reports successes, wall time per structure, atoms after ordering, the
 rounding errors and every failure with its reason.  ``--baseline`` also runs
 the previous ``ionnet.scanning.order_structure`` (integral occupancies only)
@@ -83,7 +83,7 @@ def scan_check(r, spacing: float) -> dict:
 def run(items, *, framework: str, max_sites: int, time_limit: float, n_conf: int, method: str,
         scan_spacing: float | None = None) -> list[dict]:
     from ionnet.errors import IonnetError
-    from ionnet.ordering import order_structure
+    from ionnet.scanning.ordering import order_structure
 
     rows = []
     for cid, group, path in items:

@@ -1,4 +1,4 @@
-"""Ordered supercells of partially occupied structures (ionnet.ordering): known answers."""
+"""Ordered supercells of partially occupied structures (ionnet.scanning.ordering): known answers."""
 import doctest
 import itertools
 import math
@@ -11,10 +11,10 @@ pytest.importorskip("pymatgen")
 
 from pymatgen.core import Lattice, Structure  # noqa: E402
 
-import ionnet.ordering as ordering  # noqa: E402
+import ionnet.scanning.ordering as ordering  # noqa: E402
 from conftest import SHARED_DATA  # noqa: E402
 from ionnet.errors import StructureError  # noqa: E402
-from ionnet.ordering import (  # noqa: E402
+from ionnet.scanning.ordering import (  # noqa: E402
     guess_oxidation_states,
     largest_remainder,
     order_structure,

@@ -42,7 +42,7 @@ from typing import Any, Sequence
 import numpy as np
 from numpy.typing import NDArray
 
-from .errors import StructureError
+from ..errors import StructureError
 
 __all__ = [
     "order_structure",
@@ -541,7 +541,7 @@ def _plain(sym: Any) -> str:
 
 
 def _read(structure: Any) -> Any:
-    from .io import read_structure
+    from ..io import read_structure
 
     return read_structure(structure)
 
