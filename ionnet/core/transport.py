@@ -331,10 +331,10 @@ def _dense_tail(g, im, dense_slot, dense_lo, dense_hi, nd, c, dfr):
     if nd < 2:
         return
     nt = g.shape[1]
-    npk = nd * (nd - 1) // 2
     off = np.empty(nd, dtype=np.int64)  # slot (a, b), a < b, at off[a] + b
     for a in range(nd):
         off[a] = a * (2 * nd - a - 1) // 2 - a - 1
+    npk = nd * (nd - 1) // 2
     sg = np.empty(npk)  # weight
     s0 = np.empty(npk)  # image x, y, z (oriented a -> b)
     s1 = np.empty(npk)
@@ -346,41 +346,55 @@ def _dense_tail(g, im, dense_slot, dense_lo, dense_hi, nd, c, dfr):
     p2 = np.empty((_BLOCK, nd))
     acc = np.empty(6)
     for t in range(nt):
-        sg[:] = 0.0
-        s0[:] = 0.0
-        s1[:] = 0.0
-        s2[:] = 0.0
-        for e in range(dense_slot.shape[0]):
-            s = dense_slot[e]
-            x = off[dense_lo[e]] + dense_hi[e]
-            sg[x] = g[s, t]
-            s0[x] = im[s, 0, t]
-            s1[x] = im[s, 1, t]
-            s2[x] = im[s, 2, t]
-        acc[:] = 0.0
-        for k0 in range(0, nd, _BLOCK):
-            k1 = min(k0 + _BLOCK, nd)
-            for k in range(k0, k1):  # panel: the block's rows, pivot by pivot
-                kk = k - k0
-                ok = np.uint64(off[k])
-                tot = 0.0
-                for b in range(np.uint64(k + 1), np.uint64(nd)):
-                    tot += sg[ok + b]
-                inv = 1.0 / tot if tot > 0.0 else 0.0
-                for b in range(np.uint64(k + 1), np.uint64(nd)):
-                    x = ok + b
-                    pn[kk, b] = sg[x] * inv
-                    pg[kk, b] = sg[x]
-                    p0[kk, b] = s0[x]
-                    p1[kk, b] = s1[x]
-                    p2[kk, b] = s2[x]
-                for a in range(k + 1, k1):
-                    _dense_row(sg, s0, s1, s2, pn, pg, p0, p1, p2, kk, a, off[a], nd, acc)
-            for a in range(k1, nd):  # the rest: each row takes the block's merges in order
-                for kk in range(k1 - k0):
-                    _dense_row(sg, s0, s1, s2, pn, pg, p0, p1, p2, kk, a, off[a], nd, acc)
+        _dense_one(g, im, dense_slot, dense_lo, dense_hi, nd, off, t, sg, s0, s1, s2, pn, pg, p0, p1, p2, acc)
         for j in range(6):
             dfr[c, j, t] += acc[j]
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _dense_one(g, im, dense_slot, dense_lo, dense_hi, nd, off, t, sg, s0, s1, s2, pn, pg, p0, p1, p2, acc):
+    """The dense tail at temperature ``t`` in the work arrays; its six D sums (xx xy xz yy yz zz) go to ``acc``."""
+    sg[:] = 0.0
+    s0[:] = 0.0
+    s1[:] = 0.0
+    s2[:] = 0.0
+    acc[:] = 0.0
+    for e in range(dense_slot.shape[0]):
+        s = dense_slot[e]
+        x = off[dense_lo[e]] + dense_hi[e]
+        sg[x] = g[s, t]
+        s0[x] = im[s, 0, t]
+        s1[x] = im[s, 1, t]
+        s2[x] = im[s, 2, t]
+    for k0 in range(0, nd, _BLOCK):
+        k1 = min(k0 + _BLOCK, nd)
+        for k in range(k0, k1):  # panel: the block's rows, pivot by pivot
+            kk = k - k0
+            ok = np.uint64(off[k])
+            tot = 0.0
+            for b in range(np.uint64(k + 1), np.uint64(nd)):
+                tot += sg[ok + b]
+            _dense_pivot(sg, s0, s1, s2, pn, pg, p0, p1, p2, kk, k, off[k], nd, tot)
+            for a in range(k + 1, k1):
+                _dense_row(sg, s0, s1, s2, pn, pg, p0, p1, p2, kk, a, off[a], nd, acc)
+        for a in range(k1, nd):  # the rest: each row takes the block's merges in order
+            for kk in range(k1 - k0):
+                _dense_row(sg, s0, s1, s2, pn, pg, p0, p1, p2, kk, a, off[a], nd, acc)
+
+
+@njit(cache=True)
+def _dense_pivot(sg, s0, s1, s2, pn, pg, p0, p1, p2, kk, k, ok, nd, tot):
+    """Copy pivot ``k``'s row to the block arrays, with ``g_kb / G_k`` by true division.
+
+    No fast-math here: a reciprocal of a subnormal total would overflow.
+    """
+    for b in range(k + 1, nd):
+        x = ok + b
+        pn[kk, b] = sg[x] / tot if tot > 0.0 else 0.0
+        pg[kk, b] = sg[x]
+        p0[kk, b] = s0[x]
+        p1[kk, b] = s1[x]
+        p2[kk, b] = s2[x]
 
 
 @njit(cache=True, inline="always", fastmath=_FAST, error_model="numpy")
@@ -506,7 +520,7 @@ def prepare_network(n_sites: int, edges: np.ndarray, images: np.ndarray, *, n_de
 # memory, and in the dense tail, which works in the cache (measured on the 10x10x10 cubic network),
 # and of one slot of the dense tail's per-temperature set-up; the dense tail's size is capped so
 # that one temperature's slots (32 bytes each) stay near the size of a last-level cache.
-_SPARSE_COST = 6.0
+_SPARSE_COST = 10.0
 _DENSE_COST = 1.0
 _SLOT_COST = 0.5
 _MAX_TAIL = 1500
