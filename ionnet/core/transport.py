@@ -35,6 +35,12 @@ only the integer images enter, ``D`` lives in the span of the cycles'
 winding vectors, and a direction the network does not percolate along gets an
 exact zero.
 
+The plan (:func:`prepare_network`) orders the sites by minimum degree; the
+first sites go through a sparse loop over neighbour and fill lists (all
+temperatures per merge), and the nearly complete graph left at the end of the
+order is eliminated as a dense block (:func:`_dense_tail`), one temperature at
+a time in the cache.  Both do the same merges in the same order per edge.
+
 :func:`corrector_diffusion` solves the same equation with one sparse linear
 solve (the textbook route); it agrees with :func:`exact_diffusion` where the
 rates are within ~1e8 of each other and is kept as the cross-check.
