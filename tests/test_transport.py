@@ -271,9 +271,14 @@ def test_dense_tail_keeps_extreme_rate_ratios_exact():
         assert np.count_nonzero(d) == 1
 
 
-def test_n_dense_is_checked():
+def test_n_dense_is_checked_and_small_networks_plan():
     with pytest.raises(ValueError, match="n_dense"):
         prepare_network(3, [[0, 1], [1, 2]], np.zeros((2, 3), dtype=int), n_dense=4)
+    assert prepare_network(0, np.zeros((0, 2), dtype=int), np.zeros((0, 3), dtype=int)).n_dense == 0
+    # a ring of three unit weights winding once along a unit period, all in the dense tail: D = 1² / Σ 1/w = 1/3
+    net = prepare_network(3, [[0, 1], [1, 2], [2, 0]], [[0, 0, 0], [0, 0, 0], [1, 0, 0]], n_dense=3)
+    assert net.n_dense == 3
+    np.testing.assert_allclose(exact_diffusion(net, np.zeros(3), np.eye(3)), np.diag([1 / 3, 0, 0]), rtol=1e-15)
 
 
 def test_kmc_matches_the_series_formula():

@@ -570,6 +570,7 @@ def _make_plan(n: int, edges: np.ndarray, comp: np.ndarray, n_dense: int | None)
     order, count, nb_ptr, nb_node = _plan(n, ei, ej, False, n)[:4]
     size_big = 0
     pos = np.arange(n)
+    work = np.zeros(n)
     if n:
         count_of = np.empty(n, dtype=np.int64)
         count_of[order] = count
