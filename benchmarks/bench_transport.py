@@ -1,23 +1,37 @@
-"""Benchmark of ionnet.transport (exact dilute-limit D) against KMC of a given precision.
+"""Benchmark of ionnet.transport (exact dilute-limit D) against the sparse solve and KMC of a given precision.
 
-Two site graphs of ~1,000 sites, 20 temperatures (300..1000 K):
+Site graphs of ~1,000 sites, 20 temperatures (300..1000 K):
 
 * ``lifepo4-3x3x3``: the bundled LiFePO4 BVSE site graph tiled 3x3x3 (972 sites,
   the topology and energies of a real material);
 * ``cubic-10``: a 10x10x10 periodic cubic network (1,000 sites, 3,000 saddles,
   random site energies 0..0.2 eV and barriers 0.2..0.6 eV): every site has six
-  neighbours in 3D, the worst case for the elimination's fill-in.
+  neighbours in 3D, so the end of the elimination is a dense block of ~250 sites;
+* ``random-8``, ``random-12``, ``random-16``: 1,000 random sites in a periodic
+  30 Å box joined to every site within the cutoff that gives a mean degree of 8,
+  12 or 16 (site energies 0..0.3 eV, barriers 0.1..0.6 eV above the higher site);
+  ``random-16`` is denser than real site graphs.
 
 For each it prints the wall time of ``transport()`` (elimination plan, all 20
-temperatures, Arrhenius fit), the time of the sparse corrector solve (the
-textbook route, 20 solves) and the time KMC needs for the same 20 temperatures
-at a relative standard error of ``--precision`` on D_mean (measured at one
-temperature with ``--walkers`` walkers and scaled as 1/SE²; an equilibrium
-walker makes ``--hops`` hops).  The exact result is exact to round-off
-(~1e-13 relative); KMC at 1% is the cheapest useful cross-check, so the ratio is
-a lower bound on the real saving.
+temperatures, Arrhenius fit; best of 3), the length of the dense tail of the
+elimination, and in the same run:
 
-Run:  python benchmarks/bench_transport.py [--precision 0.01] [--walkers 300] [--hops 5000]
+* ``sparse loop``: the same exact elimination with every site in the sparse
+  loop (``n_dense=0``, the algorithm before the dense tail), and the largest
+  deviation between the two (round-off);
+* ``sparse solve``: 20 sparse LU solves of the corrector equation (the textbook
+  route) and its largest deviation from the exact D, relative to the largest
+  element at each temperature (round-off where the rates allow, wrong by up to
+  64 orders of magnitude on LiFePO4 at 300 K);
+* ``KMC``: the time KMC needs for the same 20 temperatures at a relative
+  standard error of ``--precision`` on D_mean (measured at one temperature with
+  ``--walkers`` walkers and scaled as 1/SE²; an equilibrium walker makes
+  ``--hops`` hops).  KMC at 1% is the cheapest useful cross-check, so the
+  ratio KMC/exact is a lower bound on the real saving.
+
+Times depend on the machine and its load: compare the ratios of one run.
+
+Run:  python benchmarks/bench_transport.py [--precision 0.01] [--walkers 300] [--hops 5000] [--cases cubic-10,...]
 """
 from __future__ import annotations
 
@@ -76,23 +90,60 @@ def cubic_sites(n=10, a=3.0, seed=0):
                      lattice=np.eye(3) * a * n)
 
 
+def random_sites(n=1000, degree=8, a=30.0, seed=0):
+    """``n`` random sites in a periodic cube of side ``a`` Å, joined within the cutoff of the given mean degree."""
+    from scipy.spatial import cKDTree
+
+    from ionnet.analysis import SiteGraph
+
+    rng = np.random.default_rng(seed)
+    frac = rng.random((n, 3))
+    cutoff = (3 * degree / (4 * np.pi * n)) ** (1 / 3)
+    edges = cKDTree(frac, boxsize=1.0).query_pairs(cutoff, output_type="ndarray").astype(np.int64)
+    i, j = edges[:, 0], edges[:, 1]
+    images = -np.round(frac[j] - frac[i]).astype(np.int64)  # the nearest image of j
+    e = rng.uniform(0.0, 0.3, n)
+    sad = np.maximum(e[i], e[j]) + rng.uniform(0.1, 0.6, len(edges))
+    m = len(edges)
+    return SiteGraph(energies=e, frac_coords=frac, n_nodes=np.ones(n, dtype=np.int64), edges=edges, images=images,
+                     saddle_energies=sad, saddle_frac=np.zeros((m, 3)), lattice=np.eye(3) * a)
+
+
+def _best(f, repeat=3):
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        out = f()
+        times.append(time.perf_counter() - t0)
+    return min(times), out
+
+
+def _deviation(d, ref):
+    """Largest |d - ref| relative to the largest element of ref, over temperatures."""
+    scale = np.abs(ref).max(axis=(1, 2))[:, None, None]
+    return float(np.max(np.abs(d - ref) / np.where(scale > 0, scale, 1.0)))
+
+
 def bench(name, s, temps, args):
     import ionnet
-    from ionnet.core.transport import corrector_diffusion
+    from ionnet.core.transport import corrector_diffusion, exact_diffusion, prepare_network
     from ionnet.diffusion import KB_EV, _harmonic_weights
 
     ionnet.transport(s, temps[:2])  # JIT/cache warm-up (the plan is rebuilt below)
-    times = []
-    for _ in range(3):
-        t0 = time.perf_counter()
-        r = ionnet.transport(s, temps)
-        times.append(time.perf_counter() - t0)
-    t_exact = min(times)
+    t_exact, r = _best(lambda: ionnet.transport(s, temps))
+    n_dense = prepare_network(s.n_sites, s.edges, s.images).n_dense
     log_pi, log_w = _harmonic_weights(s, KB_EV * np.asarray(temps), 1e13)
+
+    def sparse_loop():
+        return exact_diffusion(prepare_network(s.n_sites, s.edges, s.images, n_dense=0), log_w, s.lattice)
+
+    t_loop, d_loop = _best(sparse_loop, repeat=1)
     t0 = time.perf_counter()
     ref = np.stack([corrector_diffusion(s.n_sites, s.edges, s.images, lw, s.frac_coords, s.lattice) for lw in log_w])
     t_sparse = time.perf_counter() - t0
-    dev = np.max(np.abs(ref * 1e-16 - r.D) / np.abs(r.D).max(axis=(1, 2))[:, None, None])
+    d = r.D * 1e16
+    dev_loop = _deviation(d, 0.5 * (d_loop + d_loop.transpose(0, 2, 1)))
+    dev_solve = _deviation(ref, d)
     # KMC at one temperature, scaled to the target precision and to all temperatures
     tk = float(np.median(temps))
     t0 = time.perf_counter()
@@ -101,9 +152,11 @@ def bench(name, s, temps, args):
     se_mean = np.sqrt(np.sum(np.diag(k.D_stderr[0]) ** 2)) / 3
     rel = se_mean / k.D_mean[0]
     t_kmc = t_kmc1 * (rel / args.precision) ** 2 * len(temps)
-    print(f"{name:14s} {s.n_sites:5d} sites {len(s.edges):5d} saddles | exact {t_exact:7.3f} s "
-          f"(sparse solve {t_sparse:6.3f} s, max deviation {dev:.1e}) | KMC {rel:6.1%} SE in {t_kmc1:6.2f} s "
-          f"-> {args.precision:.0%} x {len(temps)} T: {t_kmc:9.1f} s | ratio KMC/exact {t_kmc / t_exact:9.0f}")
+    print(f"{name:14s} {s.n_sites:5d} sites {len(s.edges):5d} saddles, dense tail {n_dense:4d} | exact {t_exact:6.3f} s"
+          f" | sparse loop {t_loop:6.3f} s (x{t_loop / t_exact:4.1f}, dev {dev_loop:.0e})"
+          f" | sparse solve {t_sparse:6.3f} s (x{t_sparse / t_exact:4.1f}, dev {dev_solve:.0e})"
+          f" | KMC {rel:5.1%} SE in {t_kmc1:5.2f} s -> {args.precision:.0%} x {len(temps)} T {t_kmc:8.1f} s"
+          f" (x{t_kmc / t_exact:.0f})")
     return t_exact
 
 
@@ -112,15 +165,24 @@ def main() -> None:
     p.add_argument("--precision", type=float, default=0.01, help="KMC relative standard error on D_mean")
     p.add_argument("--walkers", type=int, default=300)
     p.add_argument("--hops", type=int, default=5000)
+    p.add_argument("--cases", default="lifepo4-3x3x3,cubic-10,random-8,random-12,random-16",
+                   help="comma-separated subset of the cases")
     args = p.parse_args()
     import ionnet
     from ionnet.io import example_grid
 
     temps = np.linspace(300, 1000, 20)
-    lfp = ionnet.analyze(example_grid("LiFePO4_bvse")).sites()
-    print("ionnet.transport, 20 temperatures 300..1000 K (best of 3; shared machine: compare the ratios)")
-    bench("lifepo4-3x3x3", tile_sites(lfp, (3, 3, 3)), temps, args)
-    bench("cubic-10", cubic_sites(10), temps, args)
+    cases = {
+        "lifepo4-3x3x3": lambda: tile_sites(ionnet.analyze(example_grid("LiFePO4_bvse")).sites(), (3, 3, 3)),
+        "cubic-10": lambda: cubic_sites(10),
+        "random-8": lambda: random_sites(1000, 8),
+        "random-12": lambda: random_sites(1000, 12),
+        "random-16": lambda: random_sites(1000, 16),
+    }
+    print("ionnet.transport, 20 temperatures 300..1000 K (best of 3); x = time / exact time, dev = largest deviation"
+          " from the exact D relative to its largest element")
+    for name in args.cases.split(","):
+        bench(name, cases[name](), temps, args)
 
 
 if __name__ == "__main__":

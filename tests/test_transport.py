@@ -170,6 +170,117 @@ def test_exact_elimination_equals_the_sparse_corrector_solve(seed):
     np.testing.assert_allclose(d, ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
 
 
+# ----------------------------------------------------------------------------- the dense tail of the elimination
+def cubic_network(n=10, seed=0):
+    """n x n x n periodic cubic network, random site energies 0..0.2 eV, barriers 0.2..0.6 eV above the higher site."""
+    rng = np.random.default_rng(seed)
+    idx = np.arange(n ** 3).reshape(n, n, n)
+    edges, images = [], []
+    for ax in range(3):
+        wrap = np.zeros((n, n, n, 3), dtype=int)
+        sl = [slice(None)] * 3
+        sl[ax] = n - 1
+        wrap[tuple(sl) + (ax,)] = 1
+        edges.append(np.stack([idx.ravel(), np.roll(idx, -1, axis=ax).ravel()], 1))
+        images.append(wrap.reshape(-1, 3))
+    edges = np.concatenate(edges)
+    e = rng.uniform(0.0, 0.2, n ** 3)
+    sad = np.maximum(e[edges[:, 0]], e[edges[:, 1]]) + rng.uniform(0.2, 0.6, len(edges))
+    frac = np.stack(np.unravel_index(np.arange(n ** 3), (n, n, n)), 1) / n
+    return graph(e, frac, edges, np.concatenate(images), sad, np.eye(3) * 3.0 * n)
+
+
+def random_network(n=1000, degree=10, seed=0):
+    """n random sites in a periodic 30 Å box joined within the cutoff of the given mean degree."""
+    from scipy.spatial import cKDTree
+
+    rng = np.random.default_rng(seed)
+    frac = rng.random((n, 3))
+    pairs = cKDTree(frac, boxsize=1.0).query_pairs((3 * degree / (4 * np.pi * n)) ** (1 / 3), output_type="ndarray")
+    i, j = pairs[:, 0], pairs[:, 1]
+    images = -np.round(frac[j] - frac[i]).astype(int)
+    e = rng.uniform(0.0, 0.3, n)
+    sad = np.maximum(e[i], e[j]) + rng.uniform(0.1, 0.6, len(i))
+    return graph(e, frac, pairs, images, sad, np.eye(3) * 30.0)
+
+
+@pytest.mark.parametrize("make", [cubic_network, random_network])
+def test_dense_networks_equal_the_sparse_corrector_solve(make):
+    # 1,000-site 3D networks, where the end of the elimination is a dense block of
+    # hundreds of sites: the default plan eliminates it as a block, and D equals the
+    # sparse corrector solve (well conditioned at these temperatures) to 1e-10
+    from ionnet.diffusion import _harmonic_weights
+
+    s = make()
+    net = prepare_network(s.n_sites, s.edges, s.images)
+    assert net.n_comp == 1 and 100 < net.n_dense < s.n_sites
+    _, log_w = _harmonic_weights(s, KB_EV * np.array([600.0, 1000.0]), NU)
+    d = exact_diffusion(net, log_w, s.lattice)
+    ref = np.stack([corrector_diffusion(s.n_sites, s.edges, s.images, lw, s.frac_coords, s.lattice) for lw in log_w])
+    for a, b in zip(d, ref):
+        np.testing.assert_allclose(a, b, rtol=0, atol=1e-10 * np.abs(b).max())
+        np.testing.assert_allclose(np.diag(a), np.diag(b), rtol=1e-10)
+    r = transport(s, [600.0, 1000.0])  # the public entry point takes the same plan
+    np.testing.assert_allclose(r.D, 0.5 * (d + d.transpose(0, 2, 1)) * 1e-16, rtol=1e-13)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_dense_tail_equals_the_sparse_elimination(seed):
+    # the same merges in another order: every split of the plan into sparse steps and a
+    # dense tail gives the same D to round-off, also when the weights span e^650 (1e282)
+    # and on multigraphs with self-loops, parallel edges and several components
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(2, 80))
+    m = int(rng.integers(n, 5 * n))
+    edges = rng.integers(0, n, (m, 2))
+    images = rng.integers(-1, 2, (m, 3))
+    lattice = np.array([[5.0, 0, 0], [1.0, 6.0, 0], [0.5, 0.3, 7.0]])
+    spread = [1.0, 300.0, 650.0][seed % 3]
+    log_w = -np.abs(rng.normal(size=(3, m))) * spread
+    sparse = exact_diffusion(prepare_network(n, edges, images, n_dense=0), log_w, lattice)
+    big = np.bincount(prepare_network(n, edges, images).comp).max()
+    for nd in [None, n // 2, n]:
+        net = prepare_network(n, edges, images, n_dense=nd)
+        assert net.n_dense == (min(nd, big) if nd is not None else net.n_dense)
+        d = exact_diffusion(net, log_w, lattice)
+        assert np.all(np.isfinite(d))
+        for a, b in zip(d, sparse):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-12 * np.abs(b).max())
+            np.testing.assert_allclose(np.diag(a), np.diag(b), rtol=1e-12)
+
+
+def test_dense_tail_keeps_extreme_rate_ratios_exact():
+    # a 40-site ring (one period along x) of fast rattling pairs joined by slow hops,
+    # rates 1e-130 apart at 100 K, eliminated entirely as a dense block: the series formula to 1e-12
+    n, T, period = 40, 100.0, 40.0
+    rng = np.random.default_rng(5)
+    sites = rng.uniform(0.0, 0.01, n)
+    saddles = np.where(np.arange(n) % 2 == 0, 0.02, 2.6) + np.maximum(sites, np.roll(sites, -1))
+    edges = np.stack([np.arange(n), (np.arange(n) + 1) % n], 1)
+    images = np.zeros((n, 3), dtype=int)
+    images[-1, 0] = 1
+    kt = KB_EV * T
+    log_w = math.log(NU) - saddles / kt - np.logaddexp.reduce(-sites / kt)
+    expect = series_d(sites, saddles, T, period)
+    assert expect < 1e-110
+    for nd in [0, n]:
+        net = prepare_network(n, edges, images, n_dense=nd)
+        assert net.n_dense == nd
+        d = exact_diffusion(net, log_w, np.diag([period, 5.0, 5.0]))
+        assert d[0, 0] == pytest.approx(expect, rel=1e-12)
+        assert np.count_nonzero(d) == 1
+
+
+def test_n_dense_is_checked_and_small_networks_plan():
+    with pytest.raises(ValueError, match="n_dense"):
+        prepare_network(3, [[0, 1], [1, 2]], np.zeros((2, 3), dtype=int), n_dense=4)
+    assert prepare_network(0, np.zeros((0, 2), dtype=int), np.zeros((0, 3), dtype=int)).n_dense == 0
+    # a ring of three unit weights winding once along a unit period, all in the dense tail: D = 1² / Σ 1/w = 1/3
+    net = prepare_network(3, [[0, 1], [1, 2], [2, 0]], [[0, 0, 0], [0, 0, 0], [1, 0, 0]], n_dense=3)
+    assert net.n_dense == 3
+    np.testing.assert_allclose(exact_diffusion(net, np.zeros(3), np.eye(3)), np.diag([1 / 3, 0, 0]), rtol=1e-15)
+
+
 def test_kmc_matches_the_series_formula():
     s = chain(0.0, 0.05, 0.3, 0.4)
     T = 600.0

@@ -35,6 +35,12 @@ only the integer images enter, ``D`` lives in the span of the cycles'
 winding vectors, and a direction the network does not percolate along gets an
 exact zero.
 
+The plan (:func:`prepare_network`) orders the sites by minimum degree; the
+first sites go through a sparse loop over neighbour and fill lists (all
+temperatures per merge), and the nearly complete graph left at the end of the
+order is eliminated as a dense block (:func:`_dense_tail`), one temperature at
+a time in the cache.  Both do the same merges in the same order per edge.
+
 :func:`corrector_diffusion` solves the same equation with one sparse linear
 solve (the textbook route); it agrees with :func:`exact_diffusion` where the
 rates are within ~1e8 of each other and is kept as the cross-check.
@@ -75,8 +81,14 @@ def _grow(a, size):
 
 # ----------------------------------------------------------------------------- elimination plan
 @njit(cache=True)
-def _plan(n, ei, ej, natural):
-    """Elimination order (minimum degree, or 0..n-1 if ``natural``) and its fill pattern."""
+def _plan(n, ei, ej, natural, n_sparse):
+    """Elimination order (minimum degree, or 0..n-1 if ``natural``) and its fill pattern.
+
+    The ordering pass returns the order and the number of remaining
+    neighbours of each step's site; the ``natural`` pass records the
+    neighbour lists and fill slots of the first ``n_sparse`` steps only (the
+    rest is eliminated as a dense block, which needs no lists).
+    """
     m = ei.shape[0]
     slot = np.full((n, n), -1, dtype=np.int32)
     edge_slot = np.full(m, -1, dtype=np.int64)
@@ -104,6 +116,7 @@ def _plan(n, ei, ej, natural):
         edge_slot[e] = slot[a, b]
     elim = np.zeros(n, dtype=np.bool_)
     order = np.empty(n, dtype=np.int64)
+    count = np.zeros(n, dtype=np.int64)
     nb_ptr = np.zeros(n + 1, dtype=np.int64)
     nb_node = np.empty(16, dtype=np.int64)
     nb_slot = np.empty(16, dtype=np.int64)
@@ -112,6 +125,9 @@ def _plan(n, ei, ej, natural):
     n_pair = 0
     buf = np.empty(n, dtype=np.int64)
     for step in range(n):
+        if natural and step >= n_sparse:
+            nb_ptr[step + 1] = n_nb
+            continue
         k = step
         if not natural:
             best = np.int64(1) << 62
@@ -125,7 +141,13 @@ def _plan(n, ei, ej, natural):
             if j != k and not elim[j] and slot[k, j] >= 0:
                 buf[cnt] = j
                 cnt += 1
-        if not natural:  # ordering pass: only the degrees matter
+        count[step] = cnt
+        if not natural:  # ordering pass: the degrees, and the neighbours for the cost of the dense tail
+            for p in range(cnt):
+                nb_node = _grow(nb_node, n_nb)
+                nb_node[n_nb] = buf[p]
+                n_nb += 1
+            nb_ptr[step + 1] = n_nb
             for p in range(cnt):
                 a = buf[p]
                 for q in range(p + 1, cnt):
@@ -168,17 +190,21 @@ def _plan(n, ei, ej, natural):
         elim[k] = True
         for p in range(cnt):
             deg[buf[p]] -= 1
-    return order, nb_ptr, nb_node[:n_nb], nb_slot[:n_nb], pair_slot[:n_pair], edge_slot, slot_lo[:nslots], slot_hi[:nslots]
+    return (order, count, nb_ptr, nb_node[:n_nb], nb_slot[:n_nb], pair_slot[:n_pair], edge_slot,
+            slot_lo[:nslots], slot_hi[:nslots])
 
 
 @njit(cache=True, fastmath={"contract", "arcp", "nsz"})
-def _eliminate(ei, ej, eimg, w, comp, n_comp, nb_ptr, nb_node, nb_slot, pair_slot, edge_slot, slot_lo):
+def _eliminate(ei, ej, eimg, w, comp, n_comp, n_sparse, nb_ptr, nb_node, nb_slot, pair_slot, edge_slot, slot_lo,
+               dense_slot, dense_lo, dense_hi):
     """Star–mesh elimination of every site, for all temperatures in one pass.
 
     ``w`` is (M, nT) (entries below 1e-300 must be zeroed); returns D as
-    (nT, n_comp, 3, 3) in lattice (fractional) units.  The inner loops run
-    over temperature without branches (the merge of a new edge into an empty
-    slot is the general merge with ``g0 = 0``), so they vectorise.
+    (nT, n_comp, 3, 3) in lattice (fractional) units.  Sites ``0..n_sparse-1``
+    are eliminated through the plan's neighbour and fill lists; the inner loops
+    run over temperature without branches (the merge of a new edge into an
+    empty slot is the general merge with ``g0 = 0``), so they vectorise.  The
+    remaining sites (the plan's nearly complete tail) go to :func:`_dense_tail`.
     """
     nslots = slot_lo.shape[0]
     n = nb_ptr.shape[0] - 1
@@ -212,7 +238,7 @@ def _eliminate(ei, ej, eimg, w, comp, n_comp, nb_ptr, nb_node, nb_slot, pair_slo
     gp = np.empty(nt)
     gn = np.empty(nt)
     pp = 0
-    for k in range(n):  # sites are numbered in elimination order
+    for k in range(n_sparse):  # sites are numbered in elimination order
         c = comp[k]
         start = nb_ptr[k]
         cnt = nb_ptr[k + 1] - start
@@ -241,6 +267,8 @@ def _eliminate(ei, ej, eimg, w, comp, n_comp, nb_ptr, nb_node, nb_slot, pair_slo
                     for t in range(nt):
                         v[a, t] = kimg[q, a, t] - kimg[p, a, t]
                 _merge_row(s, gn, v, g, im, dfr, c, nt)
+    if n > n_sparse:
+        _dense_tail(g, im, dense_slot, dense_lo, dense_hi, n - n_sparse, comp[n_sparse], dfr)
     out = np.empty((nt, n_comp, 3, 3))
     for t in range(nt):
         for c in range(n_comp):
@@ -286,6 +314,139 @@ def _merge_row(s, gn, v, g, im, dfr, c, nt):
         g[s, t] = tot
 
 
+# ----------------------------------------------------------------------------- dense tail
+_BLOCK = 32  # pivots per block in the dense tail
+_FAST = {"contract", "arcp", "nsz", "reassoc"}
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _dense_tail(g, im, dense_slot, dense_lo, dense_hi, nd, c, dfr):
+    """Eliminate the last ``nd`` sites (one component, ``c``) as a dense block: the same merges, blocked.
+
+    The tail of a minimum-degree order is (nearly) a clique, where the sparse
+    loop streams every remaining slot from memory once per eliminated site.
+    Here each temperature in turn has the slots among the tail sites in a
+    packed upper triangle (row ``a`` holds the slots ``(a, b > a)``), and
+    sites are eliminated in blocks of ``_BLOCK``: the block's own rows are
+    brought up to date pivot by pivot (the panel), then every later row takes
+    the block's merges one pivot after the other while it sits in the cache.
+    Every slot receives the same merges in the same order as in the sparse
+    loop; an absent edge is a slot of weight 0, whose merges change nothing.
+    The row loops run over unsigned indices so that they vectorise.
+    """
+    if nd < 2:
+        return
+    nt = g.shape[1]
+    off = np.empty(nd, dtype=np.int64)  # slot (a, b), a < b, at off[a] + b
+    for a in range(nd):
+        off[a] = a * (2 * nd - a - 1) // 2 - a - 1
+    npk = nd * (nd - 1) // 2
+    sg = np.empty(npk)  # weight
+    s0 = np.empty(npk)  # image x, y, z (oriented a -> b)
+    s1 = np.empty(npk)
+    s2 = np.empty(npk)
+    pn = np.empty((_BLOCK, nd))  # for each block pivot k and site b: g_kb / G_k,
+    pg = np.empty((_BLOCK, nd))  # g_kb
+    p0 = np.empty((_BLOCK, nd))  # and the image k -> b
+    p1 = np.empty((_BLOCK, nd))
+    p2 = np.empty((_BLOCK, nd))
+    acc = np.empty(6)
+    for t in range(nt):
+        _dense_one(g, im, dense_slot, dense_lo, dense_hi, nd, off, t, sg, s0, s1, s2, pn, pg, p0, p1, p2, acc)
+        for j in range(6):
+            dfr[c, j, t] += acc[j]
+
+
+@njit(cache=True, fastmath=_FAST, error_model="numpy")
+def _dense_one(g, im, dense_slot, dense_lo, dense_hi, nd, off, t, sg, s0, s1, s2, pn, pg, p0, p1, p2, acc):
+    """The dense tail at temperature ``t`` in the work arrays; its six D sums (xx xy xz yy yz zz) go to ``acc``."""
+    sg[:] = 0.0
+    s0[:] = 0.0
+    s1[:] = 0.0
+    s2[:] = 0.0
+    acc[:] = 0.0
+    for e in range(dense_slot.shape[0]):
+        s = dense_slot[e]
+        x = off[dense_lo[e]] + dense_hi[e]
+        sg[x] = g[s, t]
+        s0[x] = im[s, 0, t]
+        s1[x] = im[s, 1, t]
+        s2[x] = im[s, 2, t]
+    for k0 in range(0, nd, _BLOCK):
+        k1 = min(k0 + _BLOCK, nd)
+        for k in range(k0, k1):  # panel: the block's rows, pivot by pivot
+            kk = k - k0
+            ok = np.uint64(off[k])
+            tot = 0.0
+            for b in range(np.uint64(k + 1), np.uint64(nd)):
+                tot += sg[ok + b]
+            _dense_pivot(sg, s0, s1, s2, pn, pg, p0, p1, p2, kk, k, off[k], nd, tot)
+            for a in range(k + 1, k1):
+                _dense_row(sg, s0, s1, s2, pn, pg, p0, p1, p2, kk, a, off[a], nd, acc)
+        for a in range(k1, nd):  # the rest: each row takes the block's merges in order
+            for kk in range(k1 - k0):
+                _dense_row(sg, s0, s1, s2, pn, pg, p0, p1, p2, kk, a, off[a], nd, acc)
+
+
+@njit(cache=True)
+def _dense_pivot(sg, s0, s1, s2, pn, pg, p0, p1, p2, kk, k, ok, nd, tot):
+    """Copy pivot ``k``'s row to the block arrays, with ``g_kb / G_k`` by true division.
+
+    No fast-math here: a reciprocal of a subnormal total would overflow.
+    """
+    for b in range(k + 1, nd):
+        x = ok + b
+        pn[kk, b] = sg[x] / tot if tot > 0.0 else 0.0
+        pg[kk, b] = sg[x]
+        p0[kk, b] = s0[x]
+        p1[kk, b] = s1[x]
+        p2[kk, b] = s2[x]
+
+
+@njit(cache=True, inline="always", fastmath=_FAST, error_model="numpy")
+def _dense_row(sg, s0, s1, s2, pn, pg, p0, p1, p2, kk, a, o, nd, acc):
+    """Merge the edges ``a -> k -> b`` of block pivot ``kk`` into the slots ``(a, b)``, ``b > a`` (:func:`_merge_row`)."""
+    ga = pn[kk, a]
+    a0 = p0[kk, a]
+    a1 = p1[kk, a]
+    a2 = p2[kk, a]
+    if ga == 0.0:  # a is not joined to k: every merge is empty
+        return
+    c0 = 0.0
+    c1 = 0.0
+    c2 = 0.0
+    c3 = 0.0
+    c4 = 0.0
+    c5 = 0.0
+    base = np.uint64(o)
+    for b in range(np.uint64(a + 1), np.uint64(nd)):
+        x = base + b
+        xg = ga * pg[kk, b]
+        g0 = sg[x]
+        tot = g0 + xg
+        r = xg / max(tot, 1e-300)  # tot == 0 only when xg == 0: r = 0
+        f = g0 * r
+        d0 = s0[x] - (p0[kk, b] - a0)
+        d1 = s1[x] - (p1[kk, b] - a1)
+        d2 = s2[x] - (p2[kk, b] - a2)
+        c0 += f * d0 * d0
+        c1 += f * d0 * d1
+        c2 += f * d0 * d2
+        c3 += f * d1 * d1
+        c4 += f * d1 * d2
+        c5 += f * d2 * d2
+        s0[x] -= r * d0
+        s1[x] -= r * d1
+        s2[x] -= r * d2
+        sg[x] = tot
+    acc[0] += c0
+    acc[1] += c1
+    acc[2] += c2
+    acc[3] += c3
+    acc[4] += c4
+    acc[5] += c5
+
+
 @dataclass(frozen=True, eq=False)
 class Network:
     """A periodic hopping network with its temperature-independent elimination plan.
@@ -298,6 +459,10 @@ class Network:
     comp : (S,) ndarray of int
         Connected component of each site (edges of any weight).
     n_comp : int
+    plan : tuple or None
+        The elimination plan (None: too large, :func:`exact_diffusion` uses the sparse solve).
+    n_dense : int
+        Sites eliminated as a dense block at the end of the plan.
     """
 
     n_sites: int
@@ -311,8 +476,12 @@ class Network:
     def edge_comp(self) -> np.ndarray:
         return self.comp[self.edges[:, 0]] if len(self.edges) else np.zeros(0, dtype=np.int64)
 
+    @property
+    def n_dense(self) -> int:
+        return 0 if self.plan is None else self.n_sites - int(self.plan[1])
 
-def prepare_network(n_sites: int, edges: np.ndarray, images: np.ndarray) -> Network:
+
+def prepare_network(n_sites: int, edges: np.ndarray, images: np.ndarray, *, n_dense: int | None = None) -> Network:
     """Components and the elimination plan of a network (reuse it for every temperature).
 
     Parameters
@@ -322,6 +491,11 @@ def prepare_network(n_sites: int, edges: np.ndarray, images: np.ndarray) -> Netw
         Sites ``(i, j)``; ``i == j`` with a non-zero image is a hop to the site's own copy.
     images : (M, 3) array of int
         Periodic image of ``j`` reached from ``i`` in cell 0.
+    n_dense : int, optional
+        Number of sites at the end of the elimination order to eliminate as one
+        dense block (at most the size of the largest connected component; the
+        result is the same, only the speed differs).  Default: the number that
+        minimises the estimated work.
 
     Returns
     -------
@@ -335,6 +509,8 @@ def prepare_network(n_sites: int, edges: np.ndarray, images: np.ndarray) -> Netw
     n = int(n_sites)
     if len(edges) and (edges.min() < 0 or edges.max() >= n):
         raise ValueError(f"edges refer to sites outside 0..{n - 1}")
+    if n_dense is not None and not 0 <= int(n_dense) <= n:
+        raise ValueError(f"`n_dense` must be in 0..{n} (got {n_dense!r})")
     a = coo_matrix((np.ones(len(edges)), (edges[:, 0], edges[:, 1])), shape=(n, n))
     n_comp, comp = connected_components(a, directed=False)
     comp = comp.astype(np.int64)
@@ -342,31 +518,84 @@ def prepare_network(n_sites: int, edges: np.ndarray, images: np.ndarray) -> Netw
     if n and sizes.max() > _MAX_DENSE:
         plan = None  # too large for the dense work array: exact_diffusion falls back to the sparse solve
     else:
-        plan = _make_plan(n, edges)
+        plan = _make_plan(n, edges, comp, n_dense)
     return Network(n, edges, images, comp, int(n_comp), plan)
 
 
-def _make_plan(n: int, edges: np.ndarray) -> tuple:
+# Relative cost of one merge (all temperatures) in the sparse loop, which streams its slots from
+# memory, and in the dense tail, which works in the cache (measured on the 10x10x10 cubic network),
+# and of one slot of the dense tail's per-temperature set-up; the dense tail's size is capped so
+# that one temperature's slots (32 bytes each) stay near the size of a last-level cache.
+_SPARSE_COST = 10.0
+_DENSE_COST = 1.0
+_SLOT_COST = 0.5
+_MAX_TAIL = 1500
+
+
+def _dense_size(count: np.ndarray, dense_work: np.ndarray) -> int:
+    """Length of the dense tail that minimises the estimated work of the elimination.
+
+    Parameters
+    ----------
+    count : (n,) ndarray of int
+        Remaining neighbours of the site eliminated at each step: the sparse
+        loop does ``count (count - 1)/2`` merges there.
+    dense_work : (n,) ndarray
+        Merges of the same step in the dense tail: for every remaining
+        neighbour ``a``, one row sweep over the sites after ``a`` (a pivot
+        skips the rows of the sites it is not joined to).
+    """
+    n = len(count)
+    c = count.astype(np.float64)
+    sparse_before = np.concatenate([[0.0], np.cumsum(c * (c - 1.0) / 2.0)])  # steps < n_sparse
+    dense_from = np.concatenate([np.cumsum(dense_work[::-1])[::-1], [0.0]])  # steps >= n_sparse
+    r = n - np.arange(n + 1, dtype=np.float64)  # tail length for n_sparse = 0..n
+    cost = _SPARSE_COST * sparse_before + _DENSE_COST * dense_from + _SLOT_COST * r * (r - 1.0) / 2.0
+    cost[r > _MAX_TAIL] = np.inf
+    return int(r[int(np.argmin(cost))])
+
+
+def _make_plan(n: int, edges: np.ndarray, comp: np.ndarray, n_dense: int | None) -> tuple:
     """Minimum-degree order, then sites renumbered in that order and slots stored column by column.
 
     With the sites relabelled so that site k is eliminated at step k, the
     neighbours of each eliminated site are listed in elimination order and the
     fill slots are numbered like the columns of a sparse Cholesky factor: the
-    pair loop then walks memory nearly sequentially.
+    pair loop then walks memory nearly sequentially.  The largest component
+    goes last (the order inside each component is kept), so that the dense
+    tail lies in it.
     """
     ei = np.ascontiguousarray(edges[:, 0])
     ej = np.ascontiguousarray(edges[:, 1])
-    order = _plan(n, ei, ej, False)[0]
-    pos = np.empty(n, dtype=np.int64)
-    pos[order] = np.arange(n)
-    _, nb_ptr, nb_node, nb_slot, pair_slot, edge_slot, slot_lo, slot_hi = _plan(n, pos[ei], pos[ej], True)
+    order, count, nb_ptr, nb_node = _plan(n, ei, ej, False, n)[:4]
+    size_big = 0
+    pos = np.arange(n)
+    work = np.zeros(n)
+    if n:
+        count_of = np.empty(n, dtype=np.int64)
+        count_of[order] = count
+        step_of = np.repeat(order, count)  # the site each neighbour entry belongs to
+        sizes = np.bincount(comp)
+        big = int(np.argmax(sizes))
+        size_big = int(sizes[big])
+        order = order[np.argsort(comp[order] == big, kind="stable")]  # same order inside each component
+        count = count_of[order]
+        pos[order] = np.arange(n)
+        work = np.bincount(step_of, weights=(n - 1 - pos[nb_node]).astype(np.float64), minlength=n)[order]
+    nd = _dense_size(count[n - size_big:], work[n - size_big:]) if n_dense is None else min(int(n_dense), size_big)
+    n_sparse = n - nd
+    plan = _plan(n, pos[ei], pos[ej], True, n_sparse)
+    nb_ptr, nb_node, nb_slot, pair_slot, edge_slot, slot_lo, slot_hi = plan[2:]
     key = slot_lo * n + slot_hi  # renumber slots column by column (lo, then hi)
     srt = np.argsort(key, kind="stable")
     new_of_old = np.empty(len(key), dtype=np.int64)
     new_of_old[srt] = np.arange(len(key))
     edge_slot = edge_slot.copy()
     edge_slot[edge_slot >= 0] = new_of_old[edge_slot[edge_slot >= 0]]
-    return pos, nb_ptr, nb_node, new_of_old[nb_slot], new_of_old[pair_slot], edge_slot, slot_lo[srt]
+    slot_lo, slot_hi = slot_lo[srt], slot_hi[srt]
+    dense = np.flatnonzero(slot_lo >= n_sparse)
+    return (pos, n_sparse, nb_ptr, nb_node, new_of_old[nb_slot], new_of_old[pair_slot], edge_slot, slot_lo,
+            dense, slot_lo[dense] - n_sparse, slot_hi[dense] - n_sparse)
 
 
 def exact_diffusion(
@@ -424,13 +653,12 @@ def exact_diffusion(
     finite_top = np.where(np.isfinite(top), top, 0.0)
     w = np.exp(lw - finite_top[:, ce])  # each component scaled by its strongest edge, per temperature
     w[~(w >= 1e-300)] = 0.0  # no subnormals (and no NaN) in the elimination
-    pos, nb_ptr, nb_node, nb_slot, pair_slot, edge_slot, slot_lo = net.plan
+    pos, n_sparse = net.plan[:2]
     comp = np.empty_like(net.comp)
     comp[pos] = net.comp
     dfr = _eliminate(
         pos[net.edges[:, 0]], pos[net.edges[:, 1]],
-        net.images.astype(np.float64), np.ascontiguousarray(w.T), comp, net.n_comp,
-        nb_ptr, nb_node, nb_slot, pair_slot, edge_slot, slot_lo,
+        net.images.astype(np.float64), np.ascontiguousarray(w.T), comp, net.n_comp, n_sparse, *net.plan[2:],
     )
     scale = np.where(np.isfinite(top), np.exp(top), 0.0)
     d_frac = np.einsum("tc,tcab->tab", scale, dfr)
