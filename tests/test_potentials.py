@@ -355,7 +355,7 @@ def test_m3gnet_threads_argument_checked():
 @needs_data
 def test_chgnet_equals_predict_structure(chgnet_pot, lfp_framework):
     fw, site = lfp_framework
-    frac = _probe_points(site, 3, seed=4)
+    frac = np.mod(_probe_points(site, 3, seed=4), 1.0)
     e = chgnet_pot.energies(fw, "Li", frac, batch_size=2)
     ref = []
     for p in frac:
@@ -364,6 +364,48 @@ def test_chgnet_equals_predict_structure(chgnet_pot, lfp_framework):
         ref.append(float(chgnet_pot.model.predict_structure(s, task="e")["e"]) * len(s))
     np.testing.assert_allclose(e, ref, rtol=0, atol=1e-5)
     assert chgnet_pot.name == "chgnet:0.3.0"
+
+
+_CHGNET_GRAPH_FIELDS = ("atomic_number", "atom_frac_coord", "atom_graph", "neighbor_image", "directed2undirected",
+                        "undirected2directed", "bond_graph", "lattice")
+
+
+@needs_data
+@pytest.mark.parametrize("name", ["LiFePO4_pymatgen.cif", "Li7P3S11_obelix_mdp.cif"])
+def test_chgnet_cached_graph_equals_converter(chgnet_pot, name):
+    """Framework graph built once + probe bonds per node == CHGNet's converter, tensor for tensor.
+
+    Probes: the vacated Li site, points near it, grid nodes on the cell faces (frac 0, where
+    the probe lies below every framework atom and pymatgen's cell list is anchored on it)
+    and random points.  Same graphs in the same batches give the same energies, bit for bit.
+    """
+    import torch
+
+    fw, site = _without_first(_load(name), "Li")
+    rng = np.random.default_rng(3)
+    faces = np.stack(np.meshgrid(*[np.arange(3) / 3] * 3, indexing="ij"), -1).reshape(-1, 3)[::3]
+    probes = np.vstack([np.mod(site, 1.0), np.mod(site + rng.normal(scale=0.04, size=(2, 3)), 1.0), faces,
+                        rng.random((3, 3))])
+    cached = chgnet_pot.graphs(fw, "Li", probes)
+    conv = chgnet_pot.model.graph_converter
+    ref = []
+    for p in probes:
+        s = fw.copy()
+        s.append("Li", p)
+        ref.append(conv(s))
+    for k, (g, r) in enumerate(zip(cached, ref)):
+        for f in _CHGNET_GRAPH_FIELDS:
+            x, y = getattr(g, f), getattr(r, f)
+            assert x.dtype == y.dtype and torch.equal(x, y), (name, probes[k], f)
+    with torch.inference_mode():
+        for sl in (slice(0, 4), slice(4, None)):  # batches of several probes
+            e_cached = chgnet_pot.model(cached[sl], task="e")["e"]
+            e_ref = chgnet_pot.model(ref[sl], task="e")["e"]
+            assert torch.equal(e_cached, e_ref)
+    # and the potential's energies (batched) against the converter path, within float32 noise
+    conv_pot = type(chgnet_pot)(model=chgnet_pot.model, method="converter")
+    np.testing.assert_allclose(chgnet_pot.energies(fw, "Li", probes, batch_size=5),
+                               conv_pot.energies(fw, "Li", probes, batch_size=3), rtol=0, atol=1e-5)
 
 
 def test_chgnet_unknown_element_and_dispatch(chgnet_pot):
