@@ -191,6 +191,33 @@ def test_m3gnet_batched_equals_unbatched(lfp_framework):
 
 
 @needs_m3gnet
+@pytest.mark.parametrize("chunk", [300, 4096])
+def test_m3gnet_dnnl_path_equals_plain_forward(lfp_framework, chunk):
+    """The oneDNN path (fused layers, chunks of bonds, last chunk padded) computes the plain forward's function."""
+    torch = pytest.importorskip("torch")
+    from ionnet.potentials._m3gnet_torch import _linear_pointwise
+
+    if _linear_pointwise() is None:
+        pytest.skip("this torch has no oneDNN fused linear operator")
+    fw, site = lfp_framework
+    pot = _pot(Path(M3GNET_PATH).name)
+    net = pot._net
+    x = pot._graph_inputs(pot._prepare(fw, "Li"), _probe_points(site, 6, seed=5))
+    old_chunk, old_cache = net.chunk, net.__dict__.get("_dnnl_cache")
+    try:
+        with torch.inference_mode():
+            net.chunk = chunk
+            fast = net.energy(*x)
+            assert net._dnnl(x[1]) is not None
+            net.__dict__["_dnnl_cache"] = {"w": None}  # the plain path
+            plain = net.energy(*x)
+    finally:
+        net.chunk = old_chunk
+        net.__dict__["_dnnl_cache"] = old_cache if old_cache is not None else {}
+    np.testing.assert_allclose(fast.numpy(), plain.numpy(), rtol=0, atol=5e-5)
+
+
+@needs_m3gnet
 def test_m3gnet_batch_size_and_translation_invariance(lfp_framework):
     fw, site = lfp_framework
     frac = _probe_points(site, 5, seed=3)

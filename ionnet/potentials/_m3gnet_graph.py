@@ -641,3 +641,41 @@ def gather_add(out, a, ia, b, ib):
         rb = ib[e]
         for k in range(m):
             out[e, k] = a[ra, k] + b[rb, k]
+
+
+@njit(cache=True, nogil=True)
+def add_gathered(ha, hg, p, ia, q, ib):
+    """In place, row by row: ``ha[e] += p[ia[e], :h] + q[ib[e], :h]`` and ``hg[e] += p[ia[e], h:] + q[ib[e], h:]``.
+
+    ``ha``, ``hg`` are (C, h); ``p``, ``q`` (N, 2h); float32 or float64.  The gathered
+    rows are summed first, then added: ``ha + (p + q)``.
+    """
+    h = ha.shape[1]
+    for e in range(ha.shape[0]):
+        ra = ia[e]
+        rb = ib[e]
+        for k in range(h):
+            ha[e, k] += p[ra, k] + q[rb, k]
+        for k in range(h):
+            hg[e, k] += p[ra, h + k] + q[rb, h + k]
+
+
+@njit(cache=True, nogil=True)
+def scatter_gather_mul_add(out, a, b, ib, index):
+    """``out[index[t]] += a[t] * b[ib[t]]`` row by row, in order of ``t`` (the three-body message sum)."""
+    m = out.shape[1]
+    for t in range(index.shape[0]):
+        r = index[t]
+        s = ib[t]
+        for k in range(m):
+            out[r, k] += a[t, k] * b[s, k]
+
+
+@njit(cache=True, nogil=True)
+def scatter_add_rows(out, rows, index, n):
+    """``out[index[e]] += rows[e]`` for ``e < n``, row by row, in order of ``e`` (as ``index_add_`` sums)."""
+    m = out.shape[1]
+    for e in range(n):
+        r = index[e]
+        for k in range(m):
+            out[r, k] += rows[e, k]
