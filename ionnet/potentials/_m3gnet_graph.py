@@ -679,3 +679,46 @@ def scatter_add_rows(out, rows, index, n):
         r = index[e]
         for k in range(m):
             out[r, k] += rows[e, k]
+
+
+@njit(cache=True)
+def framework_triple_rows(ka, kb, fw_bond, fw_center, local, offset, size):
+    """Row of each triple in the framework's three-body basis table, -1 where the triple involves the probe.
+
+    ``ka``, ``kb`` are the triples' true bonds, ``fw_bond`` the framework bond id of
+    each bond (-1: the probe's); the basis of framework bonds ``p``, ``q`` of centre
+    ``c`` is row ``offset[c] + local[p] * size[c] + local[q]``.
+    """
+    rows = np.empty(ka.shape[0], np.int64)
+    for t in range(ka.shape[0]):
+        rows[t] = -1
+        fa = fw_bond[ka[t]]
+        fb = fw_bond[kb[t]]
+        if fa >= 0 and fb >= 0:
+            la = local[fa]
+            lb = local[fb]
+            if la >= 0 and lb >= 0:
+                c = fw_center[fa]
+                rows[t] = offset[c] + la * size[c] + lb
+    return rows
+
+
+@njit(cache=True, nogil=True)
+def assemble_basis_w(out, table, rows, vals, fcut, ia, ib):
+    """Weighted three-body basis: ``out[t] = basis[t] * (fcut[ia[t]] * fcut[ib[t]])``.
+
+    ``basis[t]`` is ``table[rows[t]]``, or for the triples with ``rows[t] < 0`` the next
+    row of ``vals`` (computed for them, in order).
+    """
+    j = 0
+    m = out.shape[1]
+    for t in range(rows.shape[0]):
+        w = fcut[ia[t]] * fcut[ib[t]]
+        r = rows[t]
+        if r >= 0:
+            for k in range(m):
+                out[t, k] = table[r, k] * w
+        else:
+            for k in range(m):
+                out[t, k] = vals[j, k] * w
+            j += 1

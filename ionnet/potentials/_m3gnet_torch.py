@@ -464,19 +464,29 @@ class LegacyM3GNet(nn.Module):
         with record_function("m3gnet.bases"):
             rbf = model.bond_expansion(bond_dist)
             ka, kb, ia, ib, target = triples[:5]
-            known = triples[5] if len(triples) > 5 else None  # (cached basis rows, mask of triples they fill)
+            # (basis table of framework bond pairs, row of each triple or -1, the triples with -1)
+            known = triples[5] if len(triples) > 5 else None
+            fcut = polynomial_cutoff(bond_dist, self.threebody_cutoff)
             if known is None:
                 basis = self.triple_basis(bond_vec, bond_dist, ka, kb)
+                weights = (fcut.index_select(0, ia) * fcut.index_select(0, ib)).unsqueeze(1)
+                basis_w = basis * weights  # fixed over the blocks
             else:
-                rows, mask = known
-                basis = rows.new_empty((ka.shape[0], rows.shape[1]))
-                basis[mask] = rows
-                rest = ~mask
-                if bool(rest.any()):
-                    basis[rest] = self.triple_basis(bond_vec, bond_dist, ka[rest], kb[rest])
-            fcut = polynomial_cutoff(bond_dist, self.threebody_cutoff)
-            weights = (fcut.index_select(0, ia) * fcut.index_select(0, ib)).unsqueeze(1)
-            basis_w = basis * weights  # fixed over the blocks
+                table, rows, rest = known
+                rest_t = torch.as_tensor(rest, device=ka.device)
+                vals = self.triple_basis(bond_vec, bond_dist, ka[rest_t], kb[rest_t])
+                if inplace and table.device.type == "cpu":
+                    from ._m3gnet_graph import assemble_basis_w
+
+                    basis_w = table.new_empty((ka.shape[0], table.shape[1]))
+                    assemble_basis_w(basis_w.numpy(), table.numpy(), rows, vals.contiguous().numpy(), fcut.numpy(),
+                                     ia.numpy(), ib.numpy())
+                else:
+                    rows_t = torch.as_tensor(rows, device=ka.device)
+                    basis = table.index_select(0, rows_t.clamp(min=0))
+                    basis[rest_t] = vals
+                    weights = (fcut.index_select(0, ia) * fcut.index_select(0, ib)).unsqueeze(1)
+                    basis_w = basis * weights
             end_atom = dst.index_select(0, ib)
         w = self._dnnl(rbf)
         if w is not None:

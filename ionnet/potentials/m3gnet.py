@@ -595,7 +595,7 @@ class MatglPotential(BasePotential):
         """
         import torch
 
-        from ._m3gnet_graph import FrameworkGraph, triples
+        from ._m3gnet_graph import FrameworkGraph, framework_triple_rows, triples
         from ._m3gnet_torch import GraphBatch, positions_and_shifts
 
         if fw.graph is None:
@@ -630,13 +630,8 @@ class MatglPotential(BasePotential):
             if fw.basis is None:
                 fw.basis = self._framework_basis(fw)
             table, local, offset, size = fw.basis
-            fa, fb = fw_bond[ka], fw_bond[kb]
-            mask = (fa >= 0) & (fb >= 0)
-            la, lb = local[np.maximum(fa, 0)], local[np.maximum(fb, 0)]
-            mask &= (la >= 0) & (lb >= 0)
-            c = fw.graph.fw_center[fa[mask]]
-            rows = table.index_select(0, torch.as_tensor(offset[c] + la[mask] * size[c] + lb[mask], device=dev))
-            tri = tri + ((rows, torch.as_tensor(mask, device=dev)),)
+            rows = framework_triple_rows(ka, kb, fw_bond, fw.graph.fw_center, local, offset, size)
+            tri = tri + ((table, rows, np.flatnonzero(rows < 0)),)
         return bond_vec, bond_dist, batch, tri
 
     def _framework_basis(self, fw: _Framework) -> tuple:
