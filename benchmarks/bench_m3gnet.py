@@ -108,8 +108,9 @@ def _profile_chgnet(a, fw, frac) -> None:
     from ionnet.potentials import CHGNetPotential, get_potential
 
     torch.set_num_threads(a.thread_counts[0])
-    cached = get_potential("chgnet", device=a.device)
-    conv = CHGNetPotential(model=cached.model, device=a.device, method="converter")
+    th = a.thread_counts[0]  # the same threads for every variant
+    cached = get_potential("chgnet", device=a.device, threads=th)
+    conv = CHGNetPotential(model=cached.model, device=a.device, method="converter", threads=th)
     bs = a.batch_sizes[len(a.batch_sizes) // 2]
     structures = []
     for p in frac:

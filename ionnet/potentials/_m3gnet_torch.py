@@ -105,6 +105,15 @@ def _linear_pointwise():
     return _LP[0]
 
 
+def _chunks(n: int, size: int) -> list[slice]:
+    """Slices of ``size`` rows covering ``n`` rows, the tail in slices of ``size // 8`` (the last one padded)."""
+    small = max(1, size // 8)
+    full = n // size * size
+    out = [slice(i, i + size) for i in range(0, full, size)]
+    out += [slice(i, i + small) for i in range(full, full + -(-(n - full) // small) * small, small)]
+    return out or [slice(0, small)]
+
+
 def _bias(lin: nn.Linear):
     return None if lin.bias is None else lin.bias.detach()
 
@@ -266,9 +275,9 @@ class LegacyM3GNet(nn.Module):
         return a.mul_(g) if inplace else a * g
 
     # ------------------------------------------------------------------ oneDNN path (CPU, float32, no autograd)
-    #: Bonds per chunk of the oneDNN path: every fused linear layer sees this many rows, so oneDNN
-    #: builds each kernel once (a new row count costs a new kernel, ~8 ms) and a chunk's
-    #: intermediates stay in the L2 cache.
+    #: Bonds per chunk of the oneDNN path: every fused linear layer sees this many rows (or
+    #: chunk // 8 for the tail), so oneDNN builds each kernel once (a new row count costs a new
+    #: kernel, ~8 ms).
     chunk = 4096
 
     def _dnnl(self, like: Tensor) -> dict | None:
@@ -369,8 +378,8 @@ class LegacyM3GNet(nn.Module):
         model = pot.model
         c = self.chunk
         n_bonds = int(rbf.shape[0])
-        n_pad = -(-n_bonds // c) * c
-        chunks = [slice(i, i + c) for i in range(0, n_pad, c)]
+        chunks = _chunks(n_bonds, c)
+        n_pad = chunks[-1].stop
         src = np.zeros(n_pad, np.int64)
         dst = np.zeros(n_pad, np.int64)
         src[:n_bonds] = batch.edge_index[0].numpy()
@@ -410,7 +419,7 @@ class LegacyM3GNet(nn.Module):
                 s_, d_, r_ = src[sl], dst[sl], rbf_p[sl]
                 e.add_(self._mlp_chunk(e, pe_src, pe_dst, s_, d_, r_, blk["edge"]))
                 upd = self._mlp_chunk(e, pn_src, pn_dst, s_, d_, r_, blk["node"])
-                valid = min(c, n_bonds - k * c)
+                valid = min(sl.stop, n_bonds) - sl.start
                 _scatter_rows(agg_np, upd.numpy(), d_, valid)
             node = node + agg
         atomic = model.final_layer(node).reshape(-1)

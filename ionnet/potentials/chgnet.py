@@ -43,6 +43,10 @@ class CHGNetPotential(BasePotential):
         position adds the probe's bonds and the bookkeeping runs in numba.
         ``"converter"``: CHGNet's ``CrystalGraphConverter`` on every structure.  Both
         give the same graphs, hence the same energies.
+    threads : int, optional
+        Torch CPU threads during :meth:`energies` (restored afterwards).  ``None``:
+        the cores that other processes leave idle, at least 1 (as
+        :class:`~ionnet.potentials.MatglPotential`).
 
     Attributes
     ----------
@@ -73,7 +77,11 @@ class CHGNetPotential(BasePotential):
         batch_size: int | None = None,
         model: Any = None,
         method: str = "cached",
+        threads: int | None = None,
     ) -> None:
+        if threads is not None and (not isinstance(threads, (int, np.integer)) or threads < 1):
+            raise ModelError(f"`threads` must be a positive integer or None (got {threads!r})")
+        self.threads = None if threads is None else int(threads)
         if method not in ("cached", "converter"):
             raise ModelError(f"`method` must be 'cached' or 'converter' (got {method!r})")
         self.method = method
@@ -121,8 +129,14 @@ class CHGNetPotential(BasePotential):
         n_atoms = len(framework) + 1
         frac_coords = frac_coords - np.floor(frac_coords)  # into [0, 1): the energy is periodic
         out = np.empty(len(frac_coords), dtype=np.float64)
-        with tqdm(total=len(frac_coords), disable=not progress, desc=self.name, unit="pt") as bar:
+        from .m3gnet import _idle_cores, _LoadMeter, _set_threads, _torch_threads
+
+        threads = None if self.device.startswith("cuda") else (self.threads or _idle_cores())
+        meter = _LoadMeter(threads) if threads is not None and self.threads is None else None
+        with _torch_threads(threads), tqdm(total=len(frac_coords), disable=not progress, desc=self.name, unit="pt") as bar:
             for sl in iter_batches(len(frac_coords), bs):
+                if meter is not None:
+                    _set_threads(meter.threads())
                 graphs = self.graphs(framework, ion, frac_coords[sl])
                 with torch.inference_mode():
                     pred = self.model(graphs, task="e")
