@@ -50,6 +50,21 @@ def _naive(framework: Any, ion: str, frac: np.ndarray, calc: Any) -> np.ndarray:
     return np.array(out)
 
 
+class _plain_forward:
+    """Context: ``LegacyM3GNet.energy`` takes its plain torch path (no oneDNN fused layers)."""
+
+    def __init__(self, net) -> None:
+        self.net = net
+
+    def __enter__(self):
+        self.old = self.net.__dict__.get("_dnnl_cache")
+        self.net.__dict__["_dnnl_cache"] = {"w": None}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.net.__dict__["_dnnl_cache"] = self.old if self.old is not None else {}
+
+
 def _profile(a, fw, frac) -> None:
     import time
 
@@ -66,21 +81,27 @@ def _profile(a, fw, frac) -> None:
         for th in a.thread_counts:
             torch.set_num_threads(th)
             for bs in a.batch_sizes:
-                tg = tf = 0.0
+                tg = tf = tp = 0.0
                 for i in range(0, len(frac), bs):
                     t = time.perf_counter()
                     x = pot._graph_inputs(fwk, frac[i:i + bs])
                     t1 = time.perf_counter()
                     with torch.inference_mode():
                         pot._net.energy(*x)
+                    t2 = time.perf_counter()
+                    with torch.inference_mode(), _plain_forward(pot._net):
+                        pot._net.energy(*x)
                     tg += t1 - t
-                    tf += time.perf_counter() - t1
-                rows.setdefault((th, bs), []).append((tg / len(frac), tf / len(frac)))
-    print(f"M3GNet, {len(fw) + 1} atoms with the probe, {len(frac)} positions, median of {a.repeat} rounds")
-    print(f"{'threads':>7} {'batch':>5} {'graph ms/pos':>12} {'forward ms/pos':>14} {'graph share':>11}")
+                    tf += t2 - t1
+                    tp += time.perf_counter() - t2
+                rows.setdefault((th, bs), []).append((tg / len(frac), tf / len(frac), tp / len(frac)))
+    print(f"M3GNet, {len(fw) + 1} atoms with the probe, {len(frac)} positions, median of {a.repeat} rounds; "
+          f"forward = the oneDNN path, plain = the torch forward (the previous code's), timed in turn")
+    print(f"{'threads':>7} {'batch':>5} {'graph ms/pos':>12} {'forward ms/pos':>14} {'graph share':>11} "
+          f"{'plain ms/pos':>12} {'plain/forward':>13}")
     for (th, bs), v in rows.items():
-        g, f = np.median([x[0] for x in v]), np.median([x[1] for x in v])
-        print(f"{th:>7} {bs:>5} {1e3 * g:12.2f} {1e3 * f:14.2f} {g / (g + f):11.3f}")
+        g, f, pl = (np.median([x[k] for x in v]) for k in range(3))
+        print(f"{th:>7} {bs:>5} {1e3 * g:12.2f} {1e3 * f:14.2f} {g / (g + f):11.3f} {1e3 * pl:12.2f} {pl / f:13.2f}")
     # forward by stage, one thread, the middle batch size
     torch.set_num_threads(a.thread_counts[0])
     bs = a.batch_sizes[len(a.batch_sizes) // 2]
@@ -92,9 +113,11 @@ def _profile(a, fw, frac) -> None:
     print(f"forward by stage ({a.thread_counts[0]} thread(s), batch {bs}; % of the staged time):")
     for k, v in stages.items():
         print(f"  {k:<28} {100 * v / total:5.1f} %")
-    ops = sorted(((e.self_cpu_time_total, e.key) for e in prof.key_averages() if e.key.startswith("aten::")), reverse=True)
+    ops = sorted(((e.self_cpu_time_total, e.key) for e in prof.key_averages()
+                  if e.key.startswith(("aten::", "mkldnn::"))), reverse=True)
     tot = sum(t for t, _ in ops)
-    print("  top operators (self time): " + ", ".join(f"{k[6:]} {100 * t / tot:.0f} %" for t, k in ops[:8]))
+    print("  top operators (self time; numba kernels are not operators): "
+          + ", ".join(f"{k.split('::')[1]} {100 * t / tot:.0f} %" for t, k in ops[:8]))
     if a.chgnet:
         _profile_chgnet(a, fw, frac)
 

@@ -373,6 +373,34 @@ def test_m3gnet_missing_weights(monkeypatch, tmp_path):
         get_potential("m3gnet")
 
 
+def test_load_meter_threads_follow_other_processes(monkeypatch):
+    """Known answers: other processes' cores = machine busy time - own CPU time, per second of wall time."""
+    from ionnet.potentials import m3gnet as m3
+
+    clock = {"t": 0.0, "busy": 0.0, "own": 0.0}
+    hz = 100.0
+    monkeypatch.setattr(m3, "_cpu_times", lambda: (clock["busy"] * hz + 1e6, 1e6))  # (total, idle) in ticks
+    monkeypatch.setattr(m3.os, "times", lambda: type("T", (), {"user": clock["own"], "system": 0.0})())
+    meter = m3._LoadMeter(2, window_s=2.0)
+    meter.hz, meter.cores, meter.machine = hz, 2, 2
+    meter._clock = lambda: clock["t"]
+    meter._start()
+
+    def advance(seconds, own_cores, other_cores):
+        clock["t"] += seconds
+        clock["own"] += own_cores * seconds
+        clock["busy"] += (own_cores + other_cores) * seconds
+
+    advance(1.0, 2.0, 1.0)
+    assert meter.threads() == 2  # window not over: unchanged
+    advance(1.5, 2.0, 1.0)
+    assert meter.threads() == 1  # another process took a core
+    advance(3.0, 1.0, 0.05)
+    assert meter.threads() == 2  # the machine is free again
+    advance(3.0, 2.0, 0.5)
+    assert meter.threads() == 1  # half a core taken is enough to fall back to one thread
+
+
 def test_m3gnet_threads_argument_checked():
     with pytest.raises(ModelError, match="threads"):
         MatglPotential(threads=0)

@@ -106,12 +106,16 @@ def _linear_pointwise():
 
 
 def _chunks(n: int, size: int) -> list[slice]:
-    """Slices of ``size`` rows covering ``n`` rows, the tail in slices of ``size // 8`` (the last one padded)."""
+    """Slices of ``size`` rows covering ``n`` rows; the tail one slice padded to a multiple of ``size // 8``.
+
+    So the layers see at most 8 row counts (each new one costs oneDNN a new kernel, once).
+    """
     small = max(1, size // 8)
     full = n // size * size
     out = [slice(i, i + size) for i in range(0, full, size)]
-    out += [slice(i, i + small) for i in range(full, full + -(-(n - full) // small) * small, small)]
-    return out or [slice(0, small)]
+    if n > full or not out:
+        out.append(slice(full, full + max(1, -(-(n - full) // small)) * small))
+    return out
 
 
 def _bias(lin: nn.Linear):
@@ -275,8 +279,8 @@ class LegacyM3GNet(nn.Module):
         return a.mul_(g) if inplace else a * g
 
     # ------------------------------------------------------------------ oneDNN path (CPU, float32, no autograd)
-    #: Bonds per chunk of the oneDNN path: every fused linear layer sees this many rows (or
-    #: chunk // 8 for the tail), so oneDNN builds each kernel once (a new row count costs a new
+    #: Bonds per chunk of the oneDNN path: every fused linear layer sees this many rows (the tail
+    #: a multiple of chunk // 8), so oneDNN builds each kernel once (a new row count costs a new
     #: kernel, ~8 ms).
     chunk = 4096
 
@@ -371,6 +375,8 @@ class LegacyM3GNet(nn.Module):
         never summed), and the gathers and scatters run in numba in ``index_add_``'s
         order.  Only float32 round-off differs from the plain path.
         """
+        from torch.profiler import record_function
+
         from ._m3gnet_graph import scatter_gather_mul_add
 
         lp = _linear_pointwise()
@@ -386,26 +392,28 @@ class LegacyM3GNet(nn.Module):
         dst[:n_bonds] = batch.edge_index[1].numpy()
         rbf_p = rbf.new_zeros((n_pad, rbf.shape[1]))
         rbf_p[:n_bonds] = rbf
-        node = model.embedding.layer_node_embedding(batch.node_type)
-        num_nodes = int(node.shape[0])
-        we, be = w["emb"]
-        edge = rbf.new_empty((n_pad, we.shape[0]))
-        for sl in chunks:
-            edge[sl] = lp(rbf_p[sl], we, be, "swish", [], "")
+        with record_function("m3gnet.embedding"):
+            node = model.embedding.layer_node_embedding(batch.node_type)
+            num_nodes = int(node.shape[0])
+            we, be = w["emb"]
+            edge = rbf.new_empty((n_pad, we.shape[0]))
+            for sl in chunks:
+                edge[sl] = lp(rbf_p[sl], we, be, "swish", [], "")
         end_np = end_atom.numpy()
         target_np = target.numpy()
         basis_np = basis_w.numpy()
         for i, blk in enumerate(w["blocks"]):
             if basis_w.shape[0]:
-                three = model.three_body_interactions[i]
-                atoms = three.update_network_atom(node).contiguous()
-                new_bonds = rbf.new_zeros((n_pad, basis_w.shape[1]))
-                scatter_gather_mul_add(new_bonds.numpy(), basis_np, atoms.numpy(), end_np, target_np)
-                (wl, bl), (wg, bg) = blk["three"]
-                for sl in chunks:
-                    nb = new_bonds[sl]
-                    upd = lp(nb, wl, bl, "swish", [], "").mul_(lp(nb, wg, bg, "sigmoid", [], ""))
-                    edge[sl].add_(upd)
+                with record_function(f"m3gnet.block{i}.three_body"):
+                    three = model.three_body_interactions[i]
+                    atoms = three.update_network_atom(node).contiguous()
+                    new_bonds = rbf.new_zeros((n_pad, basis_w.shape[1]))
+                    scatter_gather_mul_add(new_bonds.numpy(), basis_np, atoms.numpy(), end_np, target_np)
+                    (wl, bl), (wg, bg) = blk["three"]
+                    for sl in chunks:
+                        nb = new_bonds[sl]
+                        upd = lp(nb, wl, bl, "swish", [], "").mul_(lp(nb, wg, bg, "sigmoid", [], ""))
+                        edge[sl].add_(upd)
             h2 = 2 * blk["edge"]["w_ea"].shape[0]
             proj = torch.mm(node, blk["w_node"]).view(num_nodes, 4, h2)
             pe_src = (proj[:, 0] + blk["edge"]["b0"]).numpy()
@@ -414,20 +422,22 @@ class LegacyM3GNet(nn.Module):
             pn_dst = proj[:, 3].contiguous().numpy()
             agg = torch.zeros_like(node)
             agg_np = agg.numpy()
-            for k, sl in enumerate(chunks):
+            for sl in chunks:  # bond update, then atom messages, chunk by chunk
                 e = edge[sl]
                 s_, d_, r_ = src[sl], dst[sl], rbf_p[sl]
-                e.add_(self._mlp_chunk(e, pe_src, pe_dst, s_, d_, r_, blk["edge"]))
-                upd = self._mlp_chunk(e, pn_src, pn_dst, s_, d_, r_, blk["node"])
-                valid = min(sl.stop, n_bonds) - sl.start
-                _scatter_rows(agg_np, upd.numpy(), d_, valid)
+                with record_function(f"m3gnet.block{i}.bond_update"):
+                    e.add_(self._mlp_chunk(e, pe_src, pe_dst, s_, d_, r_, blk["edge"]))
+                with record_function(f"m3gnet.block{i}.atom_update"):
+                    upd = self._mlp_chunk(e, pn_src, pn_dst, s_, d_, r_, blk["node"])
+                    _scatter_rows(agg_np, upd.numpy(), d_, min(sl.stop, n_bonds) - sl.start)
             node = node + agg
-        atomic = model.final_layer(node).reshape(-1)
-        energy = atomic.new_zeros(batch.num_graphs).index_add_(0, batch.node_graph, atomic)
-        energy = pot.data_std * energy + pot.data_mean
-        if pot.element_refs is not None:
-            offset = pot.element_refs.property_offset.to(energy.dtype)
-            energy = energy + energy.new_zeros(batch.num_graphs).index_add_(0, batch.node_graph, offset[batch.node_type])
+        with record_function("m3gnet.readout"):
+            atomic = model.final_layer(node).reshape(-1)
+            energy = atomic.new_zeros(batch.num_graphs).index_add_(0, batch.node_graph, atomic)
+            energy = pot.data_std * energy + pot.data_mean
+            if pot.element_refs is not None:
+                offset = pot.element_refs.property_offset.to(energy.dtype)
+                energy = energy + energy.new_zeros(batch.num_graphs).index_add_(0, batch.node_graph, offset[batch.node_type])
         return energy
 
     # ------------------------------------------------------------------ forward
@@ -499,8 +509,7 @@ class LegacyM3GNet(nn.Module):
             end_atom = dst.index_select(0, ib)
         w = self._dnnl(rbf)
         if w is not None:
-            with record_function("m3gnet.dnnl"):
-                return self._energy_dnnl(w, rbf, basis_w, end_atom, target, batch)
+            return self._energy_dnnl(w, rbf, basis_w, end_atom, target, batch)
         with record_function("m3gnet.embedding"):
             node, edge, _ = model.embedding(batch.node_type, rbf, None)
         fused = self._fused(edge)
