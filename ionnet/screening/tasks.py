@@ -117,8 +117,9 @@ def scan_task(path: str, settings: dict) -> ScanResult:
     """The default task: ``ionnet.scan`` of one structure file with the screen settings.
 
     The potential is loaded once per process and reused for every structure;
-    a back end with a ``for_structure`` hook adapts itself to each input (BVSE
-    in the empty framework takes the charges of the whole structure).
+    ``ionnet.scan`` adapts a back end with a ``for_structure`` hook to each
+    input (BVSE in the empty framework takes the charges of the whole
+    structure, or those the ordering used).
 
     Parameters
     ----------
@@ -137,10 +138,7 @@ def scan_task(path: str, settings: dict) -> ScanResult:
 
     s = ScanSettings.from_dict(settings)
     structure = read_structure(path)
-    pot = load_potential(s.model, s.device)
-    adapt = getattr(pot, "for_structure", None)
-    if callable(adapt):
-        pot = adapt(structure, ion=s.ion, framework=s.framework)
+    pot = load_potential(s.model, s.device)  # scan() adapts it to the structure (its for_structure hook)
     grids = scan(structure, model=pot, settings=s, progress=False)
     for g in grids:
         g.metadata["formula"] = structure.composition.reduced_formula
