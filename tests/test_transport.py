@@ -371,7 +371,7 @@ def test_lifepo4_diffuses_along_b(lfp_T, lfp):
     # Nernst–Einstein by hand at 300 K
     k = 0
     assert r.sigma[k] == pytest.approx(r.carrier_density * E_CHARGE ** 2 * r.D_mean[k] / (KB_J * 300.0), rel=1e-12)
-    assert 1e-8 < r.sigma[0] < 1e-5  # dilute frozen-framework BVSE estimate: above the measured 1e-9..1e-8
+    assert 1e-8 < r.sigma[0] < 1e-4  # dilute frozen-framework BVSE estimate: above the measured 1e-9..1e-8
 
 
 def test_low_temperature_ea_tends_to_the_percolation_threshold(lfp):
