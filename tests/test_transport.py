@@ -630,6 +630,6 @@ def test_connectivity_26_site_graph(tmp_path):
     g = transport(a, [300, 600, 1000], rates="grid")
     assert list(r.dimensionality()) == [1, 1, 1] and list(g.dimensionality()) == [1, 1, 1]
     assert r.percolation_energy[1] == pytest.approx(a.percolation_energy_any[1])
-    assert abs(r.ea - a.mpe) < 0.01 and abs(g.ea - r.ea) < 0.02
+    assert abs(r.ea - a.mpe) < 0.01 and abs(g.ea - r.ea) < 0.03
     p = r.percolation_path(n_images=5)
     assert p.energies.max() == pytest.approx(r.percolation_energy[1]) and [abs(x) for x in p.image] == [0, 1, 0]
