@@ -114,7 +114,7 @@ def test_unwrapped_component_is_connected_without_wrap(result):
 # ------------------------------------------------------------------- rendering
 def _rendering_problem() -> str | None:
     code = (
-        "from ionnet.render.scene import _pyvista\n"
+        "from ionnet.render._base import _pyvista\n"
         "pv = _pyvista()\n"
         "p = pv.Plotter(off_screen=True, window_size=(64, 64))\n"
         "p.add_mesh(pv.Sphere())\n"
@@ -140,7 +140,7 @@ def pv():
     problem = _rendering_problem()
     if problem:
         pytest.skip(problem)
-    from ionnet.render.scene import _pyvista
+    from ionnet.render._base import _pyvista
 
     return _pyvista()
 
@@ -245,7 +245,7 @@ def test_default_camera_looks_across_the_channel(pv, result):
      ([[0, 1, 1], [1, 0, 0]], "(0 1 -1) plane"), ([[1, 0, 0], [0, 1, 0], [0, 0, 1]], "a, b, c")],
 )
 def test_direction_names(vectors, name):
-    from ionnet.render.scene import _direction_name
+    from ionnet.render._labels import _direction_name
 
     assert _direction_name(vectors) == name
 
@@ -255,7 +255,7 @@ def test_direction_names(vectors, name):
     [(0.0499, 4.02, (0.0, 5.0, 6, "%.0f")), (0.03, 0.55, (0.0, 0.6, 4, "%.1f")), (0.3, 0.31, (0.3, 0.31, 3, "%.3f"))],
 )
 def test_colour_bar_ticks_are_round(lo, hi, expected):
-    from ionnet.render.scene import _nice_scale
+    from ionnet.render._labels import _nice_scale
 
     vmin, vmax, n, fmt = _nice_scale(lo, hi)
     assert (vmin, vmax, n, fmt) == pytest.approx(expected)
@@ -266,7 +266,7 @@ def test_colour_bar_ticks_are_round(lo, hi, expected):
 
 def test_window_starts_off_the_channel():
     from ionnet.render import periodic_components
-    from ionnet.render.scene import _window_origin
+    from ionnet.render.surfaces import _window_origin
 
     # the deep tube of the two-well field at a = 1/4; rolled onto the a = 0 face it would be cut in half
     e = np.roll(two_wells(), -N // 4, axis=0)
@@ -397,7 +397,7 @@ def test_export_html_renders_in_headless_chromium(pv, result, tmp_path):
 def test_export_html_decimates_large_meshes(pv, tmp_path):
     pytest.importorskip("trame_vtk", reason="HTML export needs trame-vtk: pip install trame-vtk")
     from ionnet import render
-    from ionnet.render.scene import _new_plotter
+    from ionnet.render._base import _new_plotter
 
     p = _new_plotter(pv, SMALL)
     p.add_mesh(pv.Sphere(theta_resolution=200, phi_resolution=200), name="big")
