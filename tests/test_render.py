@@ -218,6 +218,71 @@ def angle_deg(u, v):
     return np.degrees(np.arccos(abs(np.dot(u, v)) / np.linalg.norm(u) / np.linalg.norm(v)))
 
 
+# ---------------------------------------------------------------- site graph on real structures
+def _min_image_length(d_frac, lattice):
+    """Length (Å) of the shortest periodic image of each fractional difference (N, 3)."""
+    shifts = np.array([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], dtype=np.float64)
+    d = d_frac - np.round(d_frac)
+    return np.linalg.norm((d[:, None, :] + shifts[None]) @ lattice, axis=2).min(axis=1)
+
+
+@pytest.fixture(scope="module")
+def real_results():
+    """The bundled LiFePO4 BVSE grid and Li7P3S11 (BVSE, empty framework, 0.5 Å) from ../shared."""
+    import ionnet
+    from ionnet import load_grids
+    from ionnet.potentials import get_potential
+
+    from conftest import SHARED
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = {"lifepo4": analyze(load_grids(os.path.join(root, "ionnet", "data", "LiFePO4_bvse.npz")))}
+    cif = SHARED / "data" / "structures" / "Li7P3S11_obelix_mdp.cif"
+    if cif.exists():
+        bvse = get_potential("bvse", oxidation_states={"Li": 1, "P": 5, "S": -2})
+        grid = ionnet.scan(str(cif), "Li", bvse, spacing=0.5, framework="empty", progress=False)
+        out["li7p3s11"] = analyze(grid)
+    return out
+
+
+@pytest.mark.parametrize("name", ["lifepo4", "li7p3s11"])
+def test_site_graph_edges_are_drawn_at_their_saddle_path_length(pv, real_results, name):
+    """Every drawn site-saddle-site tube has the length of its saddle path (shortest periodic images of
+    site->saddle and saddle->site), ends at the image position of site j, and stays inside the box: no
+    line crosses the cell.  Li7P3S11 is where site-graph images went wrong before (lines across the cell)."""
+    from ionnet import render
+    from ionnet.render._parts import _site_paths
+
+    if name not in real_results:
+        pytest.skip("../shared/data/structures/Li7P3S11_obelix_mdp.cif missing")
+    r = real_results[name]
+    sites = r.sites()
+    lat = sites.lattice
+    box = (2, 2, 2)
+    p = render.pathways(r, supercell=box, channel=False, show_atoms=False, window_size=SMALL)
+    origin_frac = p._ionnet_origin @ np.linalg.inv(lat)
+    paths, edge, _ = _site_paths(sites, box, render.channel_threshold(r), origin_frac)
+    assert len(paths) > 10 and len(np.unique(edge)) > 3
+    i, j = sites.edges[edge].T
+    # drawn to the image position: the same whole-cell shift moves site i onto the start and site j's image onto the end
+    shift = paths[:, 0] - sites.frac_coords[i]
+    assert np.allclose(shift, np.round(shift), atol=1e-9)
+    assert np.allclose(paths[:, 2], sites.frac_coords[j] + sites.images[edge] + shift, atol=1e-9)
+    drawn = np.linalg.norm(np.diff(paths, axis=1) @ lat, axis=2).sum(axis=1)
+    saddle = sites.saddle_frac[edge]
+    expected = _min_image_length(saddle - sites.frac_coords[i], lat) + _min_image_length(sites.frac_coords[j] - saddle, lat)
+    assert np.allclose(drawn, expected, rtol=0, atol=1e-6)
+    assert np.all(paths >= origin_frac - 1e-6) and np.all(paths <= origin_frac + np.asarray(box) + 1e-6)
+    # the tubes on screen are these paths: every tube point within the tube radius of a path segment
+    tubes = np.asarray(p.actors["saddles"].mapper.dataset.points)[::5]
+    a = (paths[:, :2].reshape(-1, 3) @ lat)[None]  # segment starts (1, 2K, 3)
+    d = (paths[:, 1:].reshape(-1, 3) @ lat)[None] - a
+    u = np.clip(np.sum((tubes[:, None] - a) * d, axis=2) / np.sum(d * d, axis=2), 0.0, 1.0)
+    dist = np.linalg.norm(tubes[:, None] - (a + u[..., None] * d), axis=2).min(axis=1)
+    assert dist.max() < 0.06 + 1e-3
+    p.close()
+
+
 def test_default_camera_looks_across_the_channel(pv, result):
     from ionnet import render
 

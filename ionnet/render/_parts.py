@@ -65,29 +65,60 @@ def _add_atoms(pv, plotter, structure, lattice, box=(1, 1, 1), *, resolution: in
     return entries
 
 
+#: The 27 cell offsets -1..1 along a, b, c.
+_NEIGHBOUR_CELLS = np.array([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], dtype=np.float64)
+
+
 def _site_paths(sites, box, max_energy: float | None, origin_frac=(0.0, 0.0, 0.0)):
-    """Polyline segments site -> saddle -> site inside the box (fractional), with their barriers (eV)."""
-    segs, vals = [], []
+    """Site -> saddle -> site polylines inside the shown box, fractional.
+
+    Edge ``m`` joins site ``i`` in cell 0 to site ``j`` in cell
+    ``sites.images[m]`` (the image position, never the copy in cell 0); its
+    saddle is drawn at the periodic image that makes the path shortest in Å,
+    so the polyline is the edge's saddle path.  Each path is drawn in every
+    whole-cell shift that keeps all three points inside the box
+    ``[origin_frac, origin_frac + box]``: paths are clipped by cell, never
+    wrapped, so no line crosses the cell.
+
+    Returns
+    -------
+    paths : (K, 3, 3) ndarray, fractional
+        Site, saddle, site of each drawn path.
+    edge : (K,) ndarray of int
+        Index into ``sites.edges`` of each path.
+    barrier : (K,) ndarray, eV
+        Saddle energy minus the lower of the two site energies.
+    """
     tol = 1e-6
-    o = np.floor(np.asarray(origin_frac, dtype=np.float64))
     lo_box = np.asarray(origin_frac, dtype=np.float64)
-    hi_box = lo_box + np.asarray(box)
-    cells = np.array([[i, j, k] for i in range(-1, box[0] + 2) for j in range(-1, box[1] + 2)
-                      for k in range(-1, box[2] + 2)], dtype=np.float64)
-    barrier = sites.saddle_energies - np.minimum(sites.energies[sites.edges[:, 0]], sites.energies[sites.edges[:, 1]])
-    for m, (i, j) in enumerate(sites.edges):
-        if max_energy is not None and sites.saddle_energies[m] > max_energy:
+    hi_box = lo_box + np.asarray(box, dtype=np.float64)
+    edges = np.flatnonzero(np.ones(len(sites.edges), bool) if max_energy is None
+                           else sites.saddle_energies <= max_energy)
+    i, j = sites.edges[edges, 0], sites.edges[edges, 1]
+    a = sites.frac_coords[i]
+    b = sites.frac_coords[j] + sites.images[edges]
+    s0 = sites.saddle_frac[edges]
+    cand = (s0 + np.round(a - s0))[:, None, :] + _NEIGHBOUR_CELLS[None, :, :]  # (M, 27, 3) saddle images
+    lat = np.asarray(sites.lattice, dtype=np.float64)
+    length = np.linalg.norm((cand - a[:, None, :]) @ lat, axis=2) + np.linalg.norm((b[:, None, :] - cand) @ lat, axis=2)
+    s = cand[np.arange(len(edges)), np.argmin(length, axis=1)]
+    base = np.stack([a, s, b], axis=1)  # (M, 3, 3)
+    first = np.ceil(lo_box - tol - base.min(axis=1))  # (M, 3) lowest whole-cell shift that fits, per axis
+    last = np.floor(hi_box + tol - base.max(axis=1))
+    paths, ids = [], []
+    for q in range(len(edges)):
+        ranges = [np.arange(first[q, d], last[q, d] + 1) for d in range(3)]
+        if any(len(r) == 0 for r in ranges):
             continue
-        a = sites.frac_coords[i]
-        b = sites.frac_coords[j] + sites.images[m]
-        s = sites.saddle_frac[m]
-        s = s + np.round((a + b) / 2 - s)  # saddle image between the two sites
-        for c in cells:
-            path = np.array([a, s, b]) + c + o
-            if np.all(path >= lo_box - tol) and np.all(path <= hi_box + tol):
-                segs.append(path)
-                vals.append(barrier[m])
-    return segs, np.asarray(vals, dtype=np.float64)
+        shifts = np.stack(np.meshgrid(*ranges, indexing="ij"), axis=-1).reshape(-1, 3)
+        paths.append(base[q][None, :, :] + shifts[:, None, :])
+        ids.append(np.full(len(shifts), edges[q]))
+    if not paths:
+        return np.zeros((0, 3, 3)), np.zeros(0, dtype=np.int64), np.zeros(0)
+    edge = np.concatenate(ids).astype(np.int64)
+    e = sites.energies
+    barrier = sites.saddle_energies[edge] - np.minimum(e[sites.edges[edge, 0]], e[sites.edges[edge, 1]])
+    return np.concatenate(paths), edge, barrier
 
 
 def _add_site_graph(pv, plotter, sites, box=(1, 1, 1), *, max_energy: float | None = None,
@@ -105,11 +136,11 @@ def _add_site_graph(pv, plotter, sites, box=(1, 1, 1), *, max_energy: float | No
     plotter.add_mesh(balls, color="#222222", smooth_shading=True, name="sites")
     if len(sites.edges) == 0:
         return True
-    segs, vals = _site_paths(sites, box, max_energy, origin_frac)
-    if not segs:
+    segs, _, vals = _site_paths(sites, box, max_energy, origin_frac)
+    if not len(segs):
         return True
-    pts = np.concatenate(segs) @ lat
-    lines = np.concatenate([[3, 3 * q, 3 * q + 1, 3 * q + 2] for q in range(len(segs))])
+    pts = segs.reshape(-1, 3) @ lat
+    lines = np.column_stack([np.full(len(segs), 3), 3 * np.arange(len(segs))[:, None] + np.arange(3)]).ravel()
     poly = pv.PolyData(pts, lines=lines)
     poly.point_data[bar_title] = np.repeat(vals, 3)
     tubes = poly.tube(radius=0.06, n_sides=10)
