@@ -433,6 +433,7 @@ def _chromium() -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_export_html_renders_in_headless_chromium(pv, result, tmp_path):
     pytest.importorskip("trame_vtk", reason="HTML export needs trame-vtk: pip install trame-vtk")
     from ionnet import render
@@ -619,6 +620,7 @@ def grid_file(result, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_cli_render_png_and_components(pv, grid_file, tmp_path):
     out = cli("render", str(grid_file), "--threshold", "0.15", "0.45", "--supercell", "1", "2", "1",
               "--size", "320", "240", "-o", str(tmp_path / "r.png"))
@@ -630,12 +632,14 @@ def test_cli_render_png_and_components(pv, grid_file, tmp_path):
     assert_not_blank(image(tmp_path / "c.png"))
 
 
+@pytest.mark.slow
 def test_cli_plot(grid_file, tmp_path):
     out = cli("plot", str(grid_file), "--kind", "hist", "-o", str(tmp_path / "h.png"))
     assert out.returncode == 0, out.stderr
     assert_not_blank(image(tmp_path / "h.png"))
 
 
+@pytest.mark.slow
 def test_cli_render_view_repeat_and_html_size(pv, grid_file, tmp_path):
     pytest.importorskip("trame_vtk", reason="HTML export needs trame-vtk: pip install trame-vtk")
     out = cli("render", str(grid_file), "--view", "iso", "--repeat", "1", "--size", "320", "240",
@@ -647,6 +651,7 @@ def test_cli_render_view_repeat_and_html_size(pv, grid_file, tmp_path):
     assert_not_blank(image(tmp_path / "r.png"))
 
 
+@pytest.mark.slow
 def test_cli_plot_arrhenius_runs_transport(grid_file, tmp_path):
     out = cli("plot", str(grid_file), "--kind", "arrhenius", "-o", str(tmp_path / "a.png"))
     assert out.returncode == 0, out.stderr
@@ -668,6 +673,7 @@ def test_arrhenius_plot_hides_blocked_directions():
     assert lo > 1e-3 * np.min(tr.D_mean)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "verb, args, message",
     [
@@ -686,6 +692,7 @@ def test_cli_errors_are_one_line(grid_file, tmp_path, verb, args, message):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("verb", ["render", "plot"])
 def test_cli_help_has_example(verb):
     out = cli(verb, "--help")
@@ -694,6 +701,7 @@ def test_cli_help_has_example(verb):
 
 
 # ------------------------------------------------------------------- gallery
+@pytest.mark.slow
 def test_gallery_script_on_a_coarse_grid(pv, tmp_path):
     """docs/images/make_gallery.py runs end to end; every picture is non-blank, small and unlike the others."""
     from pathlib import Path
@@ -729,6 +737,7 @@ def test_committed_gallery_images_are_small():
 
 
 # ------------------------------------------------------------------- documentation site
+@pytest.mark.slow
 def test_documentation_site_builds_strict(tmp_path):
     """mkdocs.yml builds with warnings as errors: the gallery is the front page, the API reference is filled."""
     pytest.importorskip("mkdocs", reason="the site needs the docs extra: pip install -e '.[docs]'")

@@ -134,3 +134,11 @@ def _auto_title(result, t_main: float) -> str:
     lines.append(_threshold_text(result))
     lines.append(f"surface: E - E_min <= {t_main:.2f} eV")
     return "\n".join(lines)
+
+
+def _origin_text(origin_frac) -> str:
+    """'cell box from (0.32, 0, 0.39)' when the shown cells do not start at the origin, else ''."""
+    o = np.asarray(origin_frac, dtype=np.float64)
+    if not np.any(np.abs(o) > 1e-9):
+        return ""
+    return "cell box from (" + ", ".join("0" if abs(x) < 1e-9 else f"{x:.2f}" for x in o) + "), fractional"

@@ -15,9 +15,14 @@ def _cell_edges(lattice: NDArray[np.float64], scale=(1, 1, 1)) -> NDArray[np.flo
     return np.array([[cart[a], cart[b]] for a, b in pairs])  # (12, 2, 3)
 
 
-def _add_cell(pv, plotter, lattice, supercell=(1, 1, 1), origin_frac=(0.0, 0.0, 0.0)) -> None:
-    """The unit cell (black) and, if larger, the supercell outline (grey), starting at ``origin_frac``."""
+def _add_cell(pv, plotter, lattice, supercell=(1, 1, 1), origin_frac=(0.0, 0.0, 0.0)) -> list:
+    """The unit cell (black) and, if larger, the supercell outline (grey), starting at ``origin_frac``.
+
+    Returns the legend entries of the unit cell and of the repeated cells
+    (where the box starts is said in the title: :func:`._labels._origin_text`).
+    """
     shift = np.asarray(origin_frac, dtype=np.float64) @ lattice
+    entries = []
     if tuple(supercell) != (1, 1, 1):
         segs = _cell_edges(lattice, supercell) + shift
         plotter.add_mesh(
@@ -28,6 +33,10 @@ def _add_cell(pv, plotter, lattice, supercell=(1, 1, 1), origin_frac=(0.0, 0.0, 
         pv.line_segments_from_points(segs.reshape(-1, 3)), color="black", line_width=3, name="cell",
         render_lines_as_tubes=True,
     )
+    entries.append(["unit cell", "black", "box"])
+    if tuple(supercell) != (1, 1, 1):
+        entries.append([f"{'x'.join(str(int(n)) for n in supercell)} cells", "grey", "box"])
+    return entries
 
 
 def _images_in_box(frac: NDArray[np.float64], box=(1, 1, 1), tol: float = 1e-6,
@@ -186,7 +195,7 @@ def _add_triad(plotter, lattice, origin_cart=(0.0, 0.0, 0.0)) -> None:
 
 
 def _legend_symbol(pv, rgb, face: str):
-    """Legend symbol with its own RGB point colours: a shaded disc (a sphere) or a flat square."""
+    """Legend symbol with its own RGB point colours: a shaded disc (a sphere), a flat square or a square outline (box)."""
     base = np.asarray(rgb, dtype=np.float64)[:3]
     if face == "circle":
         n_r, n_t = 8, 32
@@ -209,6 +218,12 @@ def _legend_symbol(pv, rgb, face: str):
                 a, b = i * n_t + j, i * n_t + (j + 1) % n_t
                 faces.append([4, a, b, b + n_t, a + n_t])
         poly = pv.PolyData(pts, np.concatenate(faces))
+    elif face == "box":  # a square outline, the size of the filled square
+        outer = np.array([[-1.0, -0.8], [1.0, -0.8], [1.0, 0.8], [-1.0, 0.8]])
+        inner = outer * np.array([0.78, 0.7])
+        pts = np.column_stack([np.vstack([outer, inner]), np.zeros(8)])
+        poly = pv.PolyData(pts, np.concatenate([[4, k, (k + 1) % 4, 4 + (k + 1) % 4, 4 + k] for k in range(4)]))
+        colour = np.repeat(base[None, :], 8, axis=0)
     else:
         pts = np.array([[-1.0, -0.8, 0.0], [1.0, -0.8, 0.0], [1.0, 0.8, 0.0], [-1.0, 0.8, 0.0]])
         poly = pv.PolyData(pts, np.array([4, 0, 1, 2, 3]))
@@ -219,7 +234,7 @@ def _legend_symbol(pv, rgb, face: str):
 
 
 def _add_legend(pv, plotter, entries: list, *, width: float | None = None) -> None:
-    """One legend box, upper right: ``entries`` are ``(label, colour, face)``, face 'rectangle' or 'circle'.
+    """One legend box, upper right: ``entries`` are ``(label, colour, face)``, face 'rectangle', 'circle' or 'box'.
 
     Symbols carry their own colours (circles are shaded like spheres) and the
     text is black, so light colours stay readable.

@@ -16,7 +16,7 @@ from numpy.typing import NDArray
 from ..errors import RenderError
 from ._base import _as_result, _check_supercell, _check_thresholds, _finite_fill, _new_plotter, _pyvista, _structured
 from ._camera import VIEWS, _auto_view, _finish
-from ._labels import _auto_title, _direction_name, _formula, _model_name
+from ._labels import _auto_title, _direction_name, _formula, _model_name, _origin_text
 from ._parts import _add_atoms, _add_cell, _add_legend, _add_site_graph, _add_triad
 from .output import export_html, save
 from .surfaces import (
@@ -149,13 +149,15 @@ def pathways(
             legend += _add_pockets(pv, plotter, result, comps, sc, oi)
     if extra:
         legend += _add_threshold_surfaces(pv, plotter, result, extra, sc, oi, opacity=opacity)
-    legend += _add_cell_and_atoms(pv, plotter, result, sc, of, show_atoms=show_atoms, resolution=resolution)
+    atoms, cell = _add_cell_and_atoms(pv, plotter, result, sc, of, show_atoms=show_atoms, resolution=resolution)
+    legend += atoms
     if show_sites:
         top = max([t_main, *extra])
         if _add_site_graph(pv, plotter, result.sites(), sc, max_energy=top, origin_frac=of):
             legend.append([f"{result.grid.metadata.get('ion') or 'ion'} sites", "#222222", "circle"])
-    _finish_scene(pv, plotter, result, comps, legend, _auto_title(result, t_main) if title is None else title,
-                  view=view, origin_frac=of)
+    if title is None:
+        title = "\n".join(x for x in (_auto_title(result, t_main), _origin_text(of)) if x)
+    _finish_scene(pv, plotter, result, comps, legend + cell, title, view=view, origin_frac=of)
     return plotter
 
 
@@ -220,13 +222,14 @@ def components(
     meshes = _tiled_component_meshes(pv, result, comps, list(range(1, comps.n_components + 1)), sc, oi)
     plotter = _new_plotter(pv, window_size)
     legend, n_perc = _add_component_meshes(plotter, comps, meshes, t, opacity=opacity)
-    legend += _add_cell_and_atoms(pv, plotter, result, sc, of, show_atoms=show_atoms, resolution=resolution)
+    atoms, cell = _add_cell_and_atoms(pv, plotter, result, sc, of, show_atoms=show_atoms, resolution=resolution)
+    legend += atoms + cell
     n = comps.n_components
     if title is None:
         head = ", ".join(b for b in (_formula(result), _model_name(result.grid.metadata)) if b)
         title = (head + "\n" if head else "") + (
             f"{n} component{'s' if n != 1 else ''} of E - E_min <= {t:.2f} eV, {n_perc} percolating"
-        )
+        ) + (f"\n{_origin_text(of)}" if _origin_text(of) else "")
     _finish_scene(pv, plotter, result, comps, legend, title, view=view, origin_frac=of)
     return plotter
 
@@ -336,14 +339,14 @@ def _add_component_meshes(plotter, comps, meshes, t: float, *, opacity: float) -
     return legend, n_perc
 
 
-def _add_cell_and_atoms(pv, plotter, result, sc, of, *, show_atoms: bool, resolution: int) -> list:
-    """Cell box and framework atoms; the atoms' legend entries."""
+def _add_cell_and_atoms(pv, plotter, result, sc, of, *, show_atoms: bool, resolution: int) -> tuple[list, list]:
+    """Cell box and framework atoms; (the atoms' legend entries, the cell box's)."""
     lat = result.grid.lattice
-    _add_cell(pv, plotter, lat, sc, of)
+    cell = _add_cell(pv, plotter, lat, sc, of)
     if not show_atoms:
-        return []
+        return [], cell
     atoms = _add_atoms(pv, plotter, result.grid.structure, lat, sc, resolution=resolution, origin_frac=of)
-    return [[sym, rgb, "circle"] for sym, rgb in atoms]
+    return [[sym, rgb, "circle"] for sym, rgb in atoms], cell
 
 
 def _finish_scene(pv, plotter, result, comps, legend, title, *, view, origin_frac) -> None:
