@@ -343,6 +343,30 @@ def test_window_starts_off_the_channel():
     assert origin[1] == origin[2] == 0  # along the tube every plane is cut alike: keep the origin
 
 
+def test_recentred_cell_box_is_drawn_and_named(pv):
+    """The two-well tube rolled onto the a = 0 face: the shown cell starts at the emptiest a plane, the black box
+    is drawn from there, and the title says where (the crystallographic origin is not where the box starts)."""
+    import re
+
+    from pymatgen.core import Lattice, Structure
+
+    from ionnet import render
+
+    st = Structure(Lattice(LATTICE), ["O"], [[0.5, 0.5, 0.5]])
+    r = analyze(EnergyGrid(np.roll(two_wells(), -N // 4, axis=0), LATTICE, structure=st, metadata={"ion": "Li"}))
+    p = render.pathways(r, supercell=(1, 1, 1), window_size=SMALL)
+    origin = p._ionnet_origin @ np.linalg.inv(LATTICE)
+    assert origin[0] > 0 and origin[1] == origin[2] == 0  # only a moves: the tube runs along b
+    corners = np.asarray(p.actors["cell"].mapper.dataset.points)
+    assert np.allclose(corners.min(axis=0), (origin @ LATTICE) + np.minimum(LATTICE, 0).sum(axis=0))
+    m = re.search(r"cell box from \(([-0-9.]+), ([-0-9.]+), ([-0-9.]+)\)", p.actors["title"].GetText(2))
+    assert m and np.allclose([float(x) for x in m.groups()], origin, atol=0.005)
+    p.close()
+    q = render.pathways(r, supercell=(1, 1, 1), recentre=False, window_size=SMALL)
+    assert "cell box from" not in q.actors["title"].GetText(2)
+    q.close()
+
+
 def test_level_surface_closes_across_cell_faces(pv, result):
     from ionnet.render import level_surface
 
@@ -734,6 +758,48 @@ def test_committed_gallery_images_are_small():
     for p in pngs:
         assert p.stat().st_size < 300_000, p.name
         assert_not_blank(image(p))
+
+
+# ------------------------------------------------------------------- API reference
+def _resolve(dotted: str):
+    """The object a dotted name names: the longest importable module prefix, then attributes."""
+    import importlib
+
+    parts = dotted.split(".")
+    for k in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:k]))
+        except ImportError:
+            continue
+        for attr in parts[k:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(dotted)
+
+
+def _api_names() -> list[str]:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    return [line[4:].strip() for line in text.splitlines() if line.startswith("::: ")]
+
+
+def test_api_reference_names_resolve_and_cover_the_top_level():
+    """Every ``::: name`` of docs/api.md imports, and every name in ``ionnet.__all__`` is documented there."""
+    import ionnet
+
+    names = _api_names()
+    assert len(names) == len(set(names)) > 30
+    documented = {}
+    for name in names:
+        documented[name] = _resolve(name)  # raises if docs/api.md names something that does not exist
+    objects = [getattr(v, "__wrapped__", v) for v in documented.values()]
+    for name in ionnet.__all__:
+        if name == "__version__":
+            continue
+        obj = getattr(ionnet, name)
+        obj = getattr(obj, "__wrapped__", obj)
+        assert f"ionnet.{name}" in documented or any(obj is o for o in objects), f"ionnet.{name} is not in docs/api.md"
 
 
 # ------------------------------------------------------------------- documentation site
