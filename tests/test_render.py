@@ -227,35 +227,34 @@ def _min_image_length(d_frac, lattice):
 
 
 @pytest.fixture(scope="module")
-def real_results():
-    """The bundled LiFePO4 BVSE grid and Li7P3S11 (BVSE, empty framework, 0.5 Å) from ../shared."""
+def real_result(request):
+    """The bundled LiFePO4 BVSE grid, or Li7P3S11 (BVSE, empty framework, 0.5 Å) from ../shared, analysed."""
     import ionnet
     from ionnet import load_grids
     from ionnet.potentials import get_potential
 
     from conftest import SHARED
 
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    out = {"lifepo4": analyze(load_grids(os.path.join(root, "ionnet", "data", "LiFePO4_bvse.npz")))}
+    if request.param == "lifepo4":
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        return analyze(load_grids(os.path.join(root, "ionnet", "data", "LiFePO4_bvse.npz")))
     cif = SHARED / "data" / "structures" / "Li7P3S11_obelix_mdp.cif"
-    if cif.exists():
-        bvse = get_potential("bvse", oxidation_states={"Li": 1, "P": 5, "S": -2})
-        grid = ionnet.scan(str(cif), "Li", bvse, spacing=0.5, framework="empty", progress=False)
-        out["li7p3s11"] = analyze(grid)
-    return out
+    if not cif.exists():
+        pytest.skip(f"{cif} missing")
+    bvse = get_potential("bvse", oxidation_states={"Li": 1, "P": 5, "S": -2})
+    return analyze(ionnet.scan(str(cif), "Li", bvse, spacing=0.5, framework="empty", progress=False))
 
 
-@pytest.mark.parametrize("name", ["lifepo4", "li7p3s11"])
-def test_site_graph_edges_are_drawn_at_their_saddle_path_length(pv, real_results, name):
+@pytest.mark.parametrize("real_result", ["lifepo4", pytest.param("li7p3s11", marks=pytest.mark.slow)],
+                         indirect=True)
+def test_site_graph_edges_are_drawn_at_their_saddle_path_length(pv, real_result):
     """Every drawn site-saddle-site tube has the length of its saddle path (shortest periodic images of
     site->saddle and saddle->site), ends at the image position of site j, and stays inside the box: no
     line crosses the cell.  Li7P3S11 is where site-graph images went wrong before (lines across the cell)."""
     from ionnet import render
     from ionnet.render._parts import _site_paths
 
-    if name not in real_results:
-        pytest.skip("../shared/data/structures/Li7P3S11_obelix_mdp.cif missing")
-    r = real_results[name]
+    r = real_result
     sites = r.sites()
     lat = sites.lattice
     box = (2, 2, 2)
