@@ -104,14 +104,16 @@ def pathways(
     window_size : (width, height), pixels
     title : str, optional
         Text in the top-left corner.  Default: formula, probe ion, model,
-        MPE with its direction and the 2D/3D thresholds.
+        MPE with its direction and the 2D/3D thresholds (and where the cell
+        box starts, when ``recentre`` moved it).
     resolution : int
         Sphere resolution of the atoms (lower it for lighter HTML pages).
     recentre : bool
         Start the shown cells at the grid plane (per axis) that cuts the
         channels least, instead of at the origin, when the origin plane
         would cut them clearly more (e.g. Li3N's Li2N layer at c = 0); the
-        cell box moves with it.
+        cell box moves with it, and the default title's last line says
+        where it starts (``cell box from (x, y, z), fractional``).
 
     Returns
     -------
