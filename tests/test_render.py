@@ -114,7 +114,7 @@ def test_unwrapped_component_is_connected_without_wrap(result):
 # ------------------------------------------------------------------- rendering
 def _rendering_problem() -> str | None:
     code = (
-        "from ionnet.render.scene import _pyvista\n"
+        "from ionnet.render._base import _pyvista\n"
         "pv = _pyvista()\n"
         "p = pv.Plotter(off_screen=True, window_size=(64, 64))\n"
         "p.add_mesh(pv.Sphere())\n"
@@ -140,7 +140,7 @@ def pv():
     problem = _rendering_problem()
     if problem:
         pytest.skip(problem)
-    from ionnet.render.scene import _pyvista
+    from ionnet.render._base import _pyvista
 
     return _pyvista()
 
@@ -218,6 +218,70 @@ def angle_deg(u, v):
     return np.degrees(np.arccos(abs(np.dot(u, v)) / np.linalg.norm(u) / np.linalg.norm(v)))
 
 
+# ---------------------------------------------------------------- site graph on real structures
+def _min_image_length(d_frac, lattice):
+    """Length (Å) of the shortest periodic image of each fractional difference (N, 3)."""
+    shifts = np.array([[i, j, k] for i in (-1, 0, 1) for j in (-1, 0, 1) for k in (-1, 0, 1)], dtype=np.float64)
+    d = d_frac - np.round(d_frac)
+    return np.linalg.norm((d[:, None, :] + shifts[None]) @ lattice, axis=2).min(axis=1)
+
+
+@pytest.fixture(scope="module")
+def real_result(request):
+    """The bundled LiFePO4 BVSE grid, or Li7P3S11 (BVSE, empty framework, 0.5 Å) from ../shared, analysed."""
+    import ionnet
+    from ionnet import load_grids
+    from ionnet.potentials import get_potential
+
+    from conftest import SHARED
+
+    if request.param == "lifepo4":
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        return analyze(load_grids(os.path.join(root, "ionnet", "data", "LiFePO4_bvse.npz")))
+    cif = SHARED / "data" / "structures" / "Li7P3S11_obelix_mdp.cif"
+    if not cif.exists():
+        pytest.skip(f"{cif} missing")
+    bvse = get_potential("bvse", oxidation_states={"Li": 1, "P": 5, "S": -2})
+    return analyze(ionnet.scan(str(cif), "Li", bvse, spacing=0.5, framework="empty", progress=False))
+
+
+@pytest.mark.parametrize("real_result", ["lifepo4", pytest.param("li7p3s11", marks=pytest.mark.slow)],
+                         indirect=True)
+def test_site_graph_edges_are_drawn_at_their_saddle_path_length(pv, real_result):
+    """Every drawn site-saddle-site tube has the length of its saddle path (shortest periodic images of
+    site->saddle and saddle->site), ends at the image position of site j, and stays inside the box: no
+    line crosses the cell.  Li7P3S11 is where site-graph images went wrong before (lines across the cell)."""
+    from ionnet import render
+    from ionnet.render._parts import _site_paths
+
+    r = real_result
+    sites = r.sites()
+    lat = sites.lattice
+    box = (2, 2, 2)
+    p = render.pathways(r, supercell=box, channel=False, show_atoms=False, window_size=SMALL)
+    origin_frac = p._ionnet_origin @ np.linalg.inv(lat)
+    paths, edge, _ = _site_paths(sites, box, render.channel_threshold(r), origin_frac)
+    assert len(paths) > 10 and len(np.unique(edge)) > 3
+    i, j = sites.edges[edge].T
+    # drawn to the image position: the same whole-cell shift moves site i onto the start and site j's image onto the end
+    shift = paths[:, 0] - sites.frac_coords[i]
+    assert np.allclose(shift, np.round(shift), atol=1e-9)
+    assert np.allclose(paths[:, 2], sites.frac_coords[j] + sites.images[edge] + shift, atol=1e-9)
+    drawn = np.linalg.norm(np.diff(paths, axis=1) @ lat, axis=2).sum(axis=1)
+    saddle = sites.saddle_frac[edge]
+    expected = _min_image_length(saddle - sites.frac_coords[i], lat) + _min_image_length(sites.frac_coords[j] - saddle, lat)
+    assert np.allclose(drawn, expected, rtol=0, atol=1e-6)
+    assert np.all(paths >= origin_frac - 1e-6) and np.all(paths <= origin_frac + np.asarray(box) + 1e-6)
+    # the tubes on screen are these paths: every tube point within the tube radius of a path segment
+    tubes = np.asarray(p.actors["saddles"].mapper.dataset.points)[::5]
+    a = (paths[:, :2].reshape(-1, 3) @ lat)[None]  # segment starts (1, 2K, 3)
+    d = (paths[:, 1:].reshape(-1, 3) @ lat)[None] - a
+    u = np.clip(np.sum((tubes[:, None] - a) * d, axis=2) / np.sum(d * d, axis=2), 0.0, 1.0)
+    dist = np.linalg.norm(tubes[:, None] - (a + u[..., None] * d), axis=2).min(axis=1)
+    assert dist.max() < 0.06 + 1e-3
+    p.close()
+
+
 def test_default_camera_looks_across_the_channel(pv, result):
     from ionnet import render
 
@@ -245,7 +309,7 @@ def test_default_camera_looks_across_the_channel(pv, result):
      ([[0, 1, 1], [1, 0, 0]], "(0 1 -1) plane"), ([[1, 0, 0], [0, 1, 0], [0, 0, 1]], "a, b, c")],
 )
 def test_direction_names(vectors, name):
-    from ionnet.render.scene import _direction_name
+    from ionnet.render._labels import _direction_name
 
     assert _direction_name(vectors) == name
 
@@ -255,7 +319,7 @@ def test_direction_names(vectors, name):
     [(0.0499, 4.02, (0.0, 5.0, 6, "%.0f")), (0.03, 0.55, (0.0, 0.6, 4, "%.1f")), (0.3, 0.31, (0.3, 0.31, 3, "%.3f"))],
 )
 def test_colour_bar_ticks_are_round(lo, hi, expected):
-    from ionnet.render.scene import _nice_scale
+    from ionnet.render._labels import _nice_scale
 
     vmin, vmax, n, fmt = _nice_scale(lo, hi)
     assert (vmin, vmax, n, fmt) == pytest.approx(expected)
@@ -266,7 +330,7 @@ def test_colour_bar_ticks_are_round(lo, hi, expected):
 
 def test_window_starts_off_the_channel():
     from ionnet.render import periodic_components
-    from ionnet.render.scene import _window_origin
+    from ionnet.render.surfaces import _window_origin
 
     # the deep tube of the two-well field at a = 1/4; rolled onto the a = 0 face it would be cut in half
     e = np.roll(two_wells(), -N // 4, axis=0)
@@ -276,6 +340,30 @@ def test_window_starts_off_the_channel():
     plane_count = (c.labels == 1).sum(axis=(1, 2))
     assert plane_count[0] > 0 and plane_count[origin[0]] == plane_count.min() == 0
     assert origin[1] == origin[2] == 0  # along the tube every plane is cut alike: keep the origin
+
+
+def test_recentred_cell_box_is_drawn_and_named(pv):
+    """The two-well tube rolled onto the a = 0 face: the shown cell starts at the emptiest a plane, the black box
+    is drawn from there, and the title says where (the crystallographic origin is not where the box starts)."""
+    import re
+
+    from pymatgen.core import Lattice, Structure
+
+    from ionnet import render
+
+    st = Structure(Lattice(LATTICE), ["O"], [[0.5, 0.5, 0.5]])
+    r = analyze(EnergyGrid(np.roll(two_wells(), -N // 4, axis=0), LATTICE, structure=st, metadata={"ion": "Li"}))
+    p = render.pathways(r, supercell=(1, 1, 1), window_size=SMALL)
+    origin = p._ionnet_origin @ np.linalg.inv(LATTICE)
+    assert origin[0] > 0 and origin[1] == origin[2] == 0  # only a moves: the tube runs along b
+    corners = np.asarray(p.actors["cell"].mapper.dataset.points)
+    assert np.allclose(corners.min(axis=0), (origin @ LATTICE) + np.minimum(LATTICE, 0).sum(axis=0))
+    m = re.search(r"cell box from \(([-0-9.]+), ([-0-9.]+), ([-0-9.]+)\)", p.actors["title"].GetText(2))
+    assert m and np.allclose([float(x) for x in m.groups()], origin, atol=0.005)
+    p.close()
+    q = render.pathways(r, supercell=(1, 1, 1), recentre=False, window_size=SMALL)
+    assert "cell box from" not in q.actors["title"].GetText(2)
+    q.close()
 
 
 def test_level_surface_closes_across_cell_faces(pv, result):
@@ -368,6 +456,7 @@ def _chromium() -> str | None:
     return None
 
 
+@pytest.mark.slow
 def test_export_html_renders_in_headless_chromium(pv, result, tmp_path):
     pytest.importorskip("trame_vtk", reason="HTML export needs trame-vtk: pip install trame-vtk")
     from ionnet import render
@@ -397,7 +486,7 @@ def test_export_html_renders_in_headless_chromium(pv, result, tmp_path):
 def test_export_html_decimates_large_meshes(pv, tmp_path):
     pytest.importorskip("trame_vtk", reason="HTML export needs trame-vtk: pip install trame-vtk")
     from ionnet import render
-    from ionnet.render.scene import _new_plotter
+    from ionnet.render._base import _new_plotter
 
     p = _new_plotter(pv, SMALL)
     p.add_mesh(pv.Sphere(theta_resolution=200, phi_resolution=200), name="big")
@@ -554,6 +643,7 @@ def grid_file(result, tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_cli_render_png_and_components(pv, grid_file, tmp_path):
     out = cli("render", str(grid_file), "--threshold", "0.15", "0.45", "--supercell", "1", "2", "1",
               "--size", "320", "240", "-o", str(tmp_path / "r.png"))
@@ -565,12 +655,14 @@ def test_cli_render_png_and_components(pv, grid_file, tmp_path):
     assert_not_blank(image(tmp_path / "c.png"))
 
 
+@pytest.mark.slow
 def test_cli_plot(grid_file, tmp_path):
     out = cli("plot", str(grid_file), "--kind", "hist", "-o", str(tmp_path / "h.png"))
     assert out.returncode == 0, out.stderr
     assert_not_blank(image(tmp_path / "h.png"))
 
 
+@pytest.mark.slow
 def test_cli_render_view_repeat_and_html_size(pv, grid_file, tmp_path):
     pytest.importorskip("trame_vtk", reason="HTML export needs trame-vtk: pip install trame-vtk")
     out = cli("render", str(grid_file), "--view", "iso", "--repeat", "1", "--size", "320", "240",
@@ -582,6 +674,7 @@ def test_cli_render_view_repeat_and_html_size(pv, grid_file, tmp_path):
     assert_not_blank(image(tmp_path / "r.png"))
 
 
+@pytest.mark.slow
 def test_cli_plot_arrhenius_runs_transport(grid_file, tmp_path):
     out = cli("plot", str(grid_file), "--kind", "arrhenius", "-o", str(tmp_path / "a.png"))
     assert out.returncode == 0, out.stderr
@@ -603,6 +696,7 @@ def test_arrhenius_plot_hides_blocked_directions():
     assert lo > 1e-3 * np.min(tr.D_mean)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "verb, args, message",
     [
@@ -621,6 +715,7 @@ def test_cli_errors_are_one_line(grid_file, tmp_path, verb, args, message):
     assert "Traceback" not in out.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("verb", ["render", "plot"])
 def test_cli_help_has_example(verb):
     out = cli(verb, "--help")
@@ -629,6 +724,7 @@ def test_cli_help_has_example(verb):
 
 
 # ------------------------------------------------------------------- gallery
+@pytest.mark.slow
 def test_gallery_script_on_a_coarse_grid(pv, tmp_path):
     """docs/images/make_gallery.py runs end to end; every picture is non-blank, small and unlike the others."""
     from pathlib import Path
@@ -645,7 +741,7 @@ def test_gallery_script_on_a_coarse_grid(pv, tmp_path):
     images = {p.name: image(p) for p in pngs}
     for name, img in images.items():
         assert_not_blank(img)
-        assert os.path.getsize(tmp_path / name) < 300_000, name
+        assert os.path.getsize(tmp_path / name) < 500_000, name
     renders = [images[n] for n in sorted(names) if n.endswith("_pathways.png")]
     for i in range(len(renders)):
         for j in range(i + 1, len(renders)):
@@ -659,11 +755,54 @@ def test_committed_gallery_images_are_small():
     pngs = sorted(p for p in folder.glob("*.png") if not p.name.startswith("transport_"))
     assert {"lifepo4_pathways.png", "li7p3s11_pathways.png", "li3n_pathways.png"} <= {p.name for p in pngs}
     for p in pngs:
-        assert p.stat().st_size < 300_000, p.name
+        assert p.stat().st_size < 500_000, p.name
         assert_not_blank(image(p))
 
 
+# ------------------------------------------------------------------- API reference
+def _resolve(dotted: str):
+    """The object a dotted name names: the longest importable module prefix, then attributes."""
+    import importlib
+
+    parts = dotted.split(".")
+    for k in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:k]))
+        except ImportError:
+            continue
+        for attr in parts[k:]:
+            obj = getattr(obj, attr)
+        return obj
+    raise ImportError(dotted)
+
+
+def _api_names() -> list[str]:
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "api.md").read_text()
+    return [line[4:].strip() for line in text.splitlines() if line.startswith("::: ")]
+
+
+def test_api_reference_names_resolve_and_cover_the_top_level():
+    """Every ``::: name`` of docs/api.md imports, and every name in ``ionnet.__all__`` is documented there."""
+    import ionnet
+
+    names = _api_names()
+    assert len(names) == len(set(names)) > 30
+    documented = {}
+    for name in names:
+        documented[name] = _resolve(name)  # raises if docs/api.md names something that does not exist
+    objects = [getattr(v, "__wrapped__", v) for v in documented.values()]
+    for name in ionnet.__all__:
+        if name == "__version__":
+            continue
+        obj = getattr(ionnet, name)
+        obj = getattr(obj, "__wrapped__", obj)
+        assert f"ionnet.{name}" in documented or any(obj is o for o in objects), f"ionnet.{name} is not in docs/api.md"
+
+
 # ------------------------------------------------------------------- documentation site
+@pytest.mark.slow
 def test_documentation_site_builds_strict(tmp_path):
     """mkdocs.yml builds with warnings as errors: the gallery is the front page, the API reference is filled."""
     pytest.importorskip("mkdocs", reason="the site needs the docs extra: pip install -e '.[docs]'")

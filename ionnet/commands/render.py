@@ -55,7 +55,7 @@ def register(sub) -> None:
 
 
 def _repeat(args, default):
-    from ..render.scene import RenderError
+    from ..errors import RenderError
 
     if args.repeat is None:
         return tuple(args.supercell) if args.supercell else default

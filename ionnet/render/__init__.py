@@ -12,6 +12,11 @@ imports what it needs.  Nothing here opens a window or calls ``show()``.
 
 * :func:`fv_plot`, :func:`level_histogram`, :func:`slice_plot`, :func:`arrhenius_plot`
 
+Modules: :mod:`~ionnet.render.scene` (the two scenes), :mod:`~ionnet.render.surfaces`
+(isosurfaces), :mod:`~ionnet.render.output` (PNG, HTML), :mod:`~ionnet.render.plots`,
+:mod:`~ionnet.render.components`; the private ``_base``, ``_parts``, ``_camera`` and
+``_labels`` hold the scene parts.
+
 Off-screen rendering on a machine without a display uses EGL (Mesa's
 ``libegl1``/``libegl-mesa0``); see ``docs/cli.md``.
 """
@@ -20,16 +25,9 @@ from __future__ import annotations
 from ..errors import RenderError
 from .components import Components, periodic_components
 from .plots import arrhenius_plot, fv_plot, level_histogram, slice_plot
-from .scene import (
-    channel_threshold,
-    component_surfaces,
-    components,
-    default_thresholds,
-    export_html,
-    level_surface,
-    pathways,
-    save,
-)
+from .output import export_html, save
+from .scene import components, pathways
+from .surfaces import channel_threshold, component_surfaces, default_thresholds, level_surface
 
 __all__ = [
     "pathways",

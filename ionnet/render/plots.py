@@ -27,7 +27,7 @@ def _figure(figsize):
 
 
 def _result(result: Any):
-    from .scene import _as_result
+    from ._base import _as_result
 
     return _as_result(result)
 
@@ -38,7 +38,7 @@ def _finite_thresholds(result) -> dict:
 
 def _mark_thresholds(ax, result, *, vertical: bool = True) -> None:
     """Vertical (or horizontal) lines at the 1D/2D/3D thresholds, labelled for the legend."""
-    from .scene import _direction_name
+    from ._labels import _direction_name
 
     for d, e in _finite_thresholds(result).items():
         name, colour, ls = _DIM_STYLE[d]
@@ -63,7 +63,7 @@ def _t_max(result) -> float:
 
 
 def _title(ax, r, what: str) -> None:
-    from .scene import _formula, _model_name
+    from ._labels import _formula, _model_name
 
     md = r.grid.metadata
     bits = [b for b in (_formula(r), md.get("ion") and f"{md['ion']} probe", _model_name(md)) if b]
@@ -188,7 +188,7 @@ def _auto_axis(result) -> int:
 
 def _project_atoms(ax, r, axis: int, k: int, e1, e2, *, window_ang: float, lo=(0.0, 0.0)):
     """Atoms within ``window_ang`` of the slice plane, at their in-plane position (periodic images)."""
-    from .scene import _element_style, _symbols
+    from ._labels import _element_style, _symbols
 
     st = r.grid.structure
     if st is None or not hasattr(st, "frac_coords") or len(st) == 0:
@@ -255,12 +255,10 @@ def slice_plot(result: Any, axis: int | None = None, field: str = "energy", *, i
     Returns
     -------
     matplotlib.figure.Figure
-        The window is one cell, centred on the minimum.  Forbidden (infinite-energy) and unreachable nodes are grey; labelled
-        black contours at the percolation energies; a star marks the minimum.
+        The window is one cell, centred on the minimum.  Forbidden
+        (infinite-energy) and unreachable nodes are grey; labelled black
+        contours at the percolation energies; a star marks the minimum.
     """
-    import matplotlib
-    from matplotlib.patches import Patch, Polygon
-
     from ..errors import GridError
 
     r = _result(result)
@@ -276,6 +274,37 @@ def slice_plot(result: Any, axis: int | None = None, field: str = "energy", *, i
     k = int(src[axis]) if index is None else int(index)
     if not 0 <= k < shape[axis]:
         raise GridError(f"`index` must be 0..{shape[axis] - 1} along axis {axis} (got {index!r})")
+    g = _slice_geometry(r, data, axis, k)
+    if vmax is None:
+        pe = list(_finite_thresholds(r).values())
+        vmax = min(max(pe) * 1.1 + 0.1, min(pe) + 1.5) if pe else _t_max(r)
+    if figsize is None:
+        aspect = float(np.ptp(g["X"])) / max(float(np.ptp(g["Y"])), 1e-9)
+        figsize = (float(np.clip(4.2 * aspect + 2.2, 6.4, 11.0)), 5.2)
+    fig = _figure(figsize)
+    ax = fig.add_subplot()
+    mesh = _draw_slice_field(ax, r, g, float(vmax))
+    _project_atoms(ax, r, axis, k, g["e1"], g["e2"], window_ang=float(atom_window_ang), lo=(g["fu"][0], g["fv"][0]))
+    sp = (np.asarray(src) / np.asarray(shape)) @ r.grid.lattice  # inside the window: it is centred there
+    ax.plot(sp @ g["e1"], sp @ g["e2"], marker="*", color="white", mec="black", ms=13, ls="none", label="minimum",
+            zorder=5)
+    _label_slice(fig, ax, mesh, g, field=field, axis=axis, k=k, n_axis=shape[axis])
+    return fig
+
+
+_SLICE_GREY = "#bdbdbd"
+
+
+def _slice_geometry(r, data, axis: int, k: int) -> dict:
+    """One cell of plane ``k`` along ``axis``, centred on the minimum, in Cartesian in-plane coordinates (Å).
+
+    Keys: ``sl`` (values, closed with the periodic end point), ``X``, ``Y``
+    (node coordinates, Å), ``e1``, ``e2`` (in-plane unit vectors), ``fu``,
+    ``fv`` (fractional node coordinates), ``u``, ``v``, ``origin`` (Å),
+    ``u_ax``, ``v_ax``.
+    """
+    shape = r.grid.shape
+    src = np.unravel_index(r.source, shape)
     u_ax, v_ax = [d for d in range(3) if d != axis]
     # one cell centred on the minimum, closed with the periodic end point
     off = (int(src[u_ax]) - shape[u_ax] // 2, int(src[v_ax]) - shape[v_ax] // 2)
@@ -290,23 +319,21 @@ def slice_plot(result: Any, axis: int | None = None, field: str = "energy", *, i
     fv = (np.arange(shape[v_ax] + 1) + off[1]) / shape[v_ax]
     origin = (k / shape[axis]) * lat[axis]
     P = fu[:, None, None] * u + fv[None, :, None] * v + origin
-    X, Y = P @ e1, P @ e2
-    if vmax is None:
-        pe = list(_finite_thresholds(r).values())
-        vmax = min(max(pe) * 1.1 + 0.1, min(pe) + 1.5) if pe else _t_max(r)
-    if figsize is None:
-        aspect = float(np.ptp(X)) / max(float(np.ptp(Y)), 1e-9)
-        figsize = (float(np.clip(4.2 * aspect + 2.2, 6.4, 11.0)), 5.2)
-    fig = _figure(figsize)
-    ax = fig.add_subplot()
-    corners = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64) + np.array([fu[0], fv[0]])
-    cell = (corners[:, :1] * u + corners[:, 1:] * v + origin)
-    grey = "#bdbdbd"
-    ax.add_patch(Polygon(np.column_stack([cell @ e1, cell @ e2]), closed=True, facecolor=grey, edgecolor="none",
-                         zorder=0))
-    cmap = matplotlib.colormaps["viridis"].with_extremes(bad=grey, over="#fff7bc")
-    masked = np.ma.masked_invalid(sl)
-    mesh = ax.pcolormesh(X, Y, masked, shading="gouraud", cmap=cmap, vmin=0.0, vmax=float(vmax), zorder=1)
+    return dict(sl=sl, X=P @ e1, Y=P @ e2, e1=e1, e2=e2, fu=fu, fv=fv, u=u, v=v, origin=origin, u_ax=u_ax, v_ax=v_ax)
+
+
+def _draw_slice_field(ax, r, g: dict, vmax: float):
+    """Grey cell (forbidden nodes), the field in viridis and labelled contours at the percolation energies."""
+    import matplotlib
+    from matplotlib.patches import Polygon
+
+    corners = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float64) + np.array([g["fu"][0], g["fv"][0]])
+    cell = (corners[:, :1] * g["u"] + corners[:, 1:] * g["v"] + g["origin"])
+    ax.add_patch(Polygon(np.column_stack([cell @ g["e1"], cell @ g["e2"]]), closed=True, facecolor=_SLICE_GREY,
+                         edgecolor="none", zorder=0))
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad=_SLICE_GREY, over="#fff7bc")
+    X, Y, sl = g["X"], g["Y"], g["sl"]
+    mesh = ax.pcolormesh(X, Y, np.ma.masked_invalid(sl), shading="gouraud", cmap=cmap, vmin=0.0, vmax=vmax, zorder=1)
     levels = sorted({e for e in _finite_thresholds(r).values()})
     finite = np.ma.masked_invalid(sl)  # no contour along the edge of forbidden nodes
     if levels and finite.count() and np.ptp(finite.compressed()) > 0:
@@ -316,23 +343,27 @@ def slice_plot(result: Any, axis: int | None = None, field: str = "energy", *, i
         cs = ax.contour(X, Y, finite, levels=levels, colors="black", linewidths=0.9, zorder=2)
         ax.clabel(cs, fmt={lv: f"{'/'.join(names[lv])} {lv:.2f}" for lv in cs.levels}, fontsize=7, inline=True)
     ax.plot([], [], color="black", lw=0.9, label="percolation energies")
-    _project_atoms(ax, r, axis, k, e1, e2, window_ang=float(atom_window_ang), lo=(fu[0], fv[0]))
-    sp = (np.asarray(src) / np.asarray(shape)) @ lat  # inside the window: it is centred there
-    ax.plot(sp @ e1, sp @ e2, marker="*", color="white", mec="black", ms=13, ls="none", label="minimum", zorder=5)
+    return mesh
+
+
+def _label_slice(fig, ax, mesh, g: dict, *, field: str, axis: int, k: int, n_axis: int) -> None:
+    """Axis labels (Å), limits, colour bar, legend below the axes and the title."""
+    from matplotlib.patches import Patch
+
     names = "abc"
-    ax.set_xlabel(f"x along {names[u_ax]} (Å)")
-    ax.set_ylabel(f"y in the {names[u_ax]}{names[v_ax]} plane (Å)")
+    X, Y = g["X"], g["Y"]
+    ax.set_xlabel(f"x along {names[g['u_ax']]} (Å)")
+    ax.set_ylabel(f"y in the {names[g['u_ax']]}{names[g['v_ax']]} plane (Å)")
     ax.set_xlim(float(X.min()), float(X.max()))
     ax.set_ylim(float(Y.min()), float(Y.max()))
     ax.set_aspect("equal")
     handles, labels = ax.get_legend_handles_labels()
-    handles.append(Patch(facecolor=grey, edgecolor="none"))
+    handles.append(Patch(facecolor=_SLICE_GREY, edgecolor="none"))
     labels.append("forbidden / unreachable")
     what = "energy E - E_min" if field == "energy" else "level (minimax from the minimum)"
     fig.colorbar(mesh, ax=ax, label=f"{what} (eV)", extend="max", shrink=0.85)
     fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4), fontsize=8, frameon=False)
-    ax.set_title(f"{field} at {names[axis]} = {k}/{shape[axis]} (slice through the minimum)", fontsize=10)
-    return fig
+    ax.set_title(f"{field} at {names[axis]} = {k}/{n_axis} (slice through the minimum)", fontsize=10)
 
 
 def arrhenius_plot(transport_result: Any, *, figsize=(9.0, 3.8)):
