@@ -5,17 +5,17 @@ The CIFs of ``../shared/data/obelix`` are sorted into disorder groups with
 partial / ``framework``).  Each CIF of the chosen groups is ordered with
 :func:`ionnet.scanning.ordering.order_structure`, one at a time in this process, and the
 table reports successes, wall time per structure, atoms after ordering, the
-rounding errors and every failure with its reason.  ``--baseline`` also runs
-the previous ``ionnet.scanning.order_structure`` (integral occupancies only)
-on the same CIFs for the ratio.
+rounding errors and every failure with its reason.  (The previous
+``order=True``, integral occupancies only, ordered 7 of the 152
+framework-disordered CIFs; it was measured with ``--baseline`` up to commit
+55312ff and removed with it.)
 
 Run::
 
     python benchmarks/bench_ordering.py                                  # framework group, empty mode
     python benchmarks/bench_ordering.py --groups ion --framework occupied
     python benchmarks/bench_ordering.py --framework occupied --sample 30 --json out.json
-    python benchmarks/bench_ordering.py --baseline --baseline-limit 60
-    python benchmarks/bench_ordering.py --scan 0.3      # and a BVSE scan of every ordered framework
+    python benchmarks/bench_ordering.py --scan 0.3      # and ionnet.scan(CIF, "Li", "bvse", order=True) of each
 
 The machine is usually shared: times are wall times of one process.
 """
@@ -38,7 +38,7 @@ def pick(data: str, groups: list[str], sample: int | None, seed: int) -> list[tu
     """[(id, group, cif path)] for the chosen disorder groups, sorted by id (a seeded sample if asked)."""
     import numpy as np
 
-    from ionnet.validate import classify_disorder, load_obelix
+    from ionnet.validation import classify_disorder, load_obelix
 
     out = []
     for e in sorted(load_obelix(data), key=lambda e: e.id):
@@ -58,26 +58,25 @@ def q(values: list[float], frac: float) -> float:
     return v[min(len(v) - 1, int(round(frac * (len(v) - 1))))] if v else float("nan")
 
 
-def scan_check(r, spacing: float) -> dict:
-    """A BVSE scan of the first configuration (empty framework): what ``scan(order=True)`` will run.
+def scan_check(path: str, r, spacing: float, framework: str, max_sites: int) -> dict:
+    """``ionnet.scan(path, order=True)`` with BVSE, as ``ionnet scan CIF --order`` runs it.
 
-    ``ionnet.scan`` wants the mobile ion in its input, so in the empty mode one
-    Li is added and ``framework='empty'`` removes it again: the scanned
-    framework is exactly the ordered one.
+    The scan orders the CIF itself (same seed, so the same first
+    configuration as ``r``: checked) and passes the ordering's oxidation
+    states to BVSE; ``framework='occupied'`` scans in the vacancy mode.
     """
     import ionnet
-    from ionnet.potentials.bvse import BVSEPotential
 
-    s = r.structure.copy()
-    if "Li" not in s.composition:
-        s.append("Li", [0.0, 0.0, 0.0])
-    oxi = dict(r.oxidation_states or {})
-    oxi.setdefault("Li", 1.0)
     t0 = time.perf_counter()
-    g = ionnet.scan(s, "Li", BVSEPotential(oxidation_states=oxi), spacing=spacing, framework="empty", progress=False)
-    g = g[0] if isinstance(g, list) else g
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        g = ionnet.scan(path, "Li", "bvse", spacing=spacing, framework="empty" if framework == "empty" else "vacancy",
+                        order=True, max_sites=max_sites, progress=False)
+    fw = g[0].structure
+    if framework == "empty" and fw.composition.reduced_formula != r.structure.composition.reduced_formula:
+        raise AssertionError(f"scan ordered {fw.composition.formula}, order_structure {r.structure.composition.formula}")
     res = ionnet.analyze(g)
-    return {"scan_s": time.perf_counter() - t0, "mpe_ev": float(res.mpe)}
+    return {"scan_s": time.perf_counter() - t0, "mpe_ev": float(res.mpe), "n_maps": len(g)}
 
 
 def run(items, *, framework: str, max_sites: int, time_limit: float, n_conf: int, method: str,
@@ -101,7 +100,7 @@ def run(items, *, framework: str, max_sites: int, time_limit: float, n_conf: int
                        notes=list(r.notes))
             if scan_spacing:
                 try:
-                    row.update(scan_check(r, scan_spacing), scan_ok=True)
+                    row.update(scan_check(path, r, scan_spacing, framework, max_sites), scan_ok=True)
                 except Exception as e:  # noqa: BLE001 - reported per CIF
                     row.update(scan_ok=False, scan_error=f"{type(e).__name__}: {e}")
         except IonnetError as e:
@@ -129,55 +128,6 @@ def _min_distance(s) -> float:
     d = np.array(s.distance_matrix)
     np.fill_diagonal(d, np.inf)
     return float(d.min())
-
-
-def baseline(items, *, limit: float) -> list[dict]:
-    """The previous scanning.order_structure, in one worker process (replaced after a call runs past ``limit`` s)."""
-    import multiprocessing as mp
-
-    rows = []
-    ctx = mp.get_context("spawn")
-    pool = ctx.Pool(1)
-    try:
-        pool.apply(_old_order, (None,))     # imports once, outside the timings
-        for cid, group, path in items:
-            t0 = time.perf_counter()
-            res = pool.apply_async(_old_order, (path,))
-            try:
-                ok, info = res.get(timeout=limit)
-            except mp.TimeoutError:
-                ok, info = False, f"timeout after {limit:g} s"
-                pool.terminate()
-                pool = ctx.Pool(1)
-                pool.apply(_old_order, (None,))
-            row = {"id": cid, "group": group, "ok": ok, "reason": None if ok else info,
-                   "time_s": time.perf_counter() - t0}
-            if ok:   # integral occupancies: no rounding error by construction
-                row.update(n_atoms=info["n_atoms"], max_site_error=0.0, composition_error=0.0,
-                           method="old-ewald", charge=None)
-            rows.append(row)
-            print(f"baseline {cid} {rows[-1]['time_s']:6.2f}s {'ok' if ok else 'FAILED ' + str(info)[:100]}",
-                  file=sys.stderr, flush=True)
-    finally:
-        pool.terminate()
-    return rows
-
-
-def _old_order(path: str | None):
-    warnings.simplefilter("ignore")
-    from ionnet.errors import IonnetError
-    from ionnet.io import read_structure
-    from ionnet.scanning import _clean_occupancies, order_structure
-
-    if path is None:
-        return True, "imported"
-    try:
-        s, info = order_structure(_clean_occupancies(read_structure(path)))
-        return True, info
-    except IonnetError as e:
-        return False, str(e)
-    except Exception as e:  # noqa: BLE001
-        return False, f"{type(e).__name__}: {e}"
 
 
 def table(rows: list[dict], title: str, framework: str = "empty") -> str:
@@ -235,10 +185,8 @@ def main(argv=None) -> int:
     ap.add_argument("--sample", type=int, default=None, help="a seeded random sample of this many CIFs")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ids", default=None, help="comma list of OBELiX ids (overrides --groups)")
-    ap.add_argument("--baseline", action="store_true", help="also run the previous scanning.order_structure")
-    ap.add_argument("--baseline-limit", type=float, default=60.0, help="seconds per CIF for the baseline")
     ap.add_argument("--scan", type=float, default=None, metavar="SPACING",
-                    help="also BVSE-scan each ordered framework (empty) at this spacing (Å)")
+                    help="also run ionnet.scan(CIF, order=True) with BVSE at this spacing (Å)")
     ap.add_argument("--json", default=None, help="write all rows to this file")
     a = ap.parse_args(argv)
     if not os.path.isdir(a.data):
@@ -258,15 +206,6 @@ def main(argv=None) -> int:
     print(table(rows, title, a.framework))
     print(f"\nwall {wall:.0f} s; {platform.node()}, {os.cpu_count()} cores (shared), python {platform.python_version()}")
     out = {"args": vars(a), "rows": rows, "wall_s": wall}
-    if a.baseline:
-        base = baseline(items, limit=a.baseline_limit)
-        n_new = sum(r["ok"] for r in rows)
-        n_old = sum(r["ok"] for r in base)
-        t_old = [r["time_s"] for r in base]
-        print(f"\nbaseline (scanning.order_structure, limit {a.baseline_limit:g} s): {n_old}/{len(base)} ordered, "
-              f"max {max(t_old, default=0):.1f} s; ordered new/old = {n_new}/{n_old} = {n_new / max(n_old, 1):.1f}x")
-        print(table(base, "baseline: scanning.order_structure (integral occupancies only)"))
-        out["baseline"] = base
     if a.json:
         with open(a.json, "w") as f:
             json.dump(out, f, indent=1, default=str)

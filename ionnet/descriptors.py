@@ -57,6 +57,8 @@ __all__ = [
     "xi",
     "xi_components",
     "descriptor_row",
+    "transport_descriptors",
+    "TRANSPORT_TEMPERATURES_K",
 ]
 
 logger = logging.getLogger(__name__)
@@ -350,3 +352,54 @@ def descriptor_row(result: Percolation, thresholds: Iterable[float] = DEFAULT_TH
     row["grid_shape"] = [int(s) for s in maps[0].grid.shape]
     row["connectivity"] = int(maps[0].connectivity)
     return row
+
+
+#: Temperatures (K) of the transport descriptors: the Arrhenius fit of ``ea`` uses all of them.
+TRANSPORT_TEMPERATURES_K: tuple[float, ...] = (300.0, 400.0, 500.0, 600.0, 700.0, 800.0, 900.0, 1000.0)
+
+
+def transport_descriptors(result: Percolation, *, temperatures: Sequence[float] = TRANSPORT_TEMPERATURES_K) -> dict:
+    """Screening columns from :func:`ionnet.transport` on the site graph: ``ea`` and ``log10_sigma_300``.
+
+    Parameters
+    ----------
+    result : PercolationResult or PercolationSet
+        A set (vacancy mode) uses its map with the lowest minimum, as ``ionnet.transport`` does.
+    temperatures : sequence of float, K
+        The first is the temperature of ``log10_sigma_300`` (300 K by default);
+        ``ea`` is the Arrhenius slope over all of them (default 300-1000 K).
+
+    Returns
+    -------
+    dict
+        ``ea`` (eV; None when the network does not percolate), ``log10_sigma_300``
+        (log10 of σ in S/cm; None when σ is 0 or unknown), ``carrier_density_cm3``,
+        ``transport_framework`` (the map's framework) and ``transport_T_K`` ([T_low, T_high]).
+        Harmonic rates with ν = 1e13 Hz, Haven ratio 1, carriers from the scan
+        metadata (see ``docs/transport.md``).
+
+    Examples
+    --------
+    >>> import numpy as np, ionnet
+    >>> from ionnet.data import cosine_field
+    >>> r = ionnet.analyze(cosine_field((12, 12, 12), (0.15, 0.6, 0.6)), lattice=np.eye(3) * 4.0)
+    >>> d = transport_descriptors(r)
+    >>> abs(d["ea"] - r.mpe) < 0.05, d["log10_sigma_300"]          # no carrier count in a bare field
+    (True, None)
+    """
+    from .diffusion import transport
+
+    ts = [float(t) for t in temperatures]
+    maps = per_map_results(result)
+    best = min(maps, key=lambda m: m.e_min)
+    tr = transport(best, ts)
+    sigma = float(tr.sigma[0])
+    log_sigma = float(np.log10(sigma)) if np.isfinite(sigma) and sigma > 0 else None
+    n = float(tr.carrier_density)
+    return {
+        "ea": _fin(tr.ea),
+        "log10_sigma_300": log_sigma,
+        "carrier_density_cm3": n if np.isfinite(n) else None,
+        "transport_framework": (best.grid.metadata or {}).get("framework"),
+        "transport_T_K": [min(ts), max(ts)],
+    }

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
@@ -37,6 +38,8 @@ FRAMEWORKS = ("vacancy", "empty")
 CONNECTIVITIES = (6, 18, 26)
 #: Connectivity of :func:`ionnet.analyze`, of screening and of the command line.
 DEFAULT_CONNECTIVITY = 6
+#: Version of the ``order=True`` algorithm, part of the keys of ordered scans (2: ionnet.scanning.ordering).
+ORDERING_VERSION = 2
 #: Free-volume thresholds (eV) reported by summaries, screening rows and the command line.
 DEFAULT_THRESHOLDS = (0.5, 0.9, 1.5)
 
@@ -152,8 +155,15 @@ class ScanSettings:
         ``'vacancy'``: one map per symmetry-distinct mobile ion, that ion is the
         probe and every other atom stays; ``'empty'``: every mobile ion removed, one map.
     order : bool, default False
-        Build an ordered approximant of a partially occupied structure
-        (``ionnet.scanning.order_structure``); otherwise framework disorder is an error.
+        Order a partially occupied structure (``ionnet.scanning.ordering.order_structure``):
+        occupancies rounded to what a supercell of at most ``max_sites`` sites
+        holds, sites filled for the lowest Ewald energy (the mobile ion removed
+        first with ``framework='empty'``); otherwise framework disorder is an error.
+    max_sites : int, default 200
+        Largest ordered supercell of ``order=True``, in sites.
+    n_configurations : int, default 1
+        Ordered configurations of ``order=True`` to scan (lowest Ewald energies
+        first); each configuration's maps carry ``metadata['configuration']``.
     relax : bool, default False
         Relax positions and cell with the potential's ``ase_calculator()`` before freezing.
     symmetry : bool, default True
@@ -208,7 +218,11 @@ class ScanSettings:
     framework: str = _option(
         "vacancy", "vacancy: one map per distinct mobile ion, others frozen; empty: all mobile ions removed",
         choices=FRAMEWORKS)
-    order: bool = _option(False, "build an ordered approximant of a disordered structure")
+    order: bool = _option(False, "order a disordered structure into supercells (rounded occupancies, lowest Ewald energy)")
+    max_sites: int = _option(200, "largest ordered supercell of --order, in sites", new_key=True, type=int)
+    n_configurations: int = _option(
+        1, "ordered configurations of --order to scan (screening: descriptors as mean and spread)", new_key=True,
+        type=int)
     relax: bool = _option(False, "relax the structure with the same potential first")
     symmetry: bool = _option(True, "evaluate one node per orbit of the space group")
     min_distance: float | tuple[tuple[str, float], ...] | None = _option(
@@ -227,6 +241,11 @@ class ScanSettings:
             raise ScanError(f"`framework` must be 'vacancy' or 'empty' (got {self.framework!r})")
         shape = _shape(self.shape)
         spacing = _spacing(self.spacing) if shape is None else self.spacing
+        for name in ("max_sites", "n_configurations"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+                raise ScanError(f"`{name}` must be a positive integer (got {v!r})")
+            object.__setattr__(self, name, int(v))
         if self.batch_size is not None and (
             isinstance(self.batch_size, bool) or not isinstance(self.batch_size, int) or self.batch_size < 1
         ):
@@ -303,6 +322,8 @@ class ScanSettings:
             if f.metadata.get("new_key") and v == f.default:
                 continue
             out[f.name] = v
+        if self.order:  # keys of order=True scans made before the current ordering algorithm do not match
+            out["ordering"] = ORDERING_VERSION
         return out
 
 

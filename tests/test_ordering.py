@@ -12,6 +12,7 @@ pytest.importorskip("pymatgen")
 from pymatgen.core import Lattice, Structure  # noqa: E402
 
 import ionnet.scanning.ordering as ordering  # noqa: E402
+from ionnet.scanning.ordering import _common, configurations  # noqa: E402
 from conftest import SHARED_DATA  # noqa: E402
 from ionnet.errors import StructureError  # noqa: E402
 from ionnet.scanning.ordering import (  # noqa: E402
@@ -51,9 +52,13 @@ def min_distance(s, element):
 
 
 # ----------------------------------------------------------------------------- rounding kernels
-def test_doctests():
-    failures, _ = doctest.testmod(ordering, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert failures == 0
+@pytest.mark.parametrize("module", ["api", "oxidation", "rounding"])
+def test_doctests(module):
+    import importlib
+
+    mod = importlib.import_module(f"ionnet.scanning.ordering.{module}")
+    failures, tried = doctest.testmod(mod, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    assert failures == 0 and tried > 0
 
 
 @pytest.mark.parametrize("values, total, expected", [
@@ -255,7 +260,7 @@ def test_ewald_descent_finds_the_exhaustive_minimum(monkeypatch):
     st = exact.structure
     cat = [i for i, site in enumerate(st) if site.specie.symbol in ("Mg", "Ni")]
     n_mg = counts(st)["Mg"]
-    m = ordering._ewald_matrix(st.lattice, st.frac_coords)
+    m = configurations._ewald_matrix(st.lattice, st.frac_coords)
     q0 = np.array([oxi[site.specie.symbol] for site in st], dtype=float)
     energies = []
     for mg in itertools.combinations(cat, n_mg):
@@ -265,7 +270,7 @@ def test_ewald_descent_finds_the_exhaustive_minimum(monkeypatch):
         energies.append(q @ m @ q)
     assert math.comb(len(cat), n_mg) == len(energies)
     assert exact.energies_ev[0] == pytest.approx(min(energies), abs=1e-6)
-    monkeypatch.setattr(ordering, "PYMATGEN_MAX_ORDERINGS", 1)
+    monkeypatch.setattr(_common, "PYMATGEN_MAX_ORDERINGS", 1)
     descent = order_structure(s, "Li", oxidation_states=oxi, max_sites=16, seed=0)
     assert descent.method == "ewald-descent"
     assert descent.energies_ev[0] == pytest.approx(min(energies), abs=1e-6)
@@ -279,14 +284,14 @@ def test_time_limit_before_any_configuration_raises():
 def test_time_limit_stops_the_ewald_search(monkeypatch):
     """The clock jumps past the deadline when the descent starts: its first (unfinished) result is returned."""
     late = {"on": False}
-    real_clock, real_descend = ordering._clock, ordering._descend
+    real_clock, real_descend = _common._clock, configurations._descend
 
     def descend(*a, **k):
         late["on"] = True
         return real_descend(*a, **k)
 
-    monkeypatch.setattr(ordering, "_descend", descend)
-    monkeypatch.setattr(ordering, "_clock", lambda: real_clock() + (1e6 if late["on"] else 0.0))
+    monkeypatch.setattr(configurations, "_descend", descend)
+    monkeypatch.setattr(_common, "_clock", lambda: real_clock() + (1e6 if late["on"] else 0.0))
     r = order_structure(rocksalt(MIXED3), "Li", oxidation_states=OXI3, n_configurations=3, time_limit_s=5)
     assert r.method == "ewald-descent"
     assert len(r.structures) == 1 and r.structure.is_ordered

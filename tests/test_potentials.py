@@ -191,6 +191,33 @@ def test_m3gnet_batched_equals_unbatched(lfp_framework):
 
 
 @needs_m3gnet
+@pytest.mark.parametrize("chunk", [300, 4096])
+def test_m3gnet_dnnl_path_equals_plain_forward(lfp_framework, chunk):
+    """The oneDNN path (fused layers, chunks of bonds, last chunk padded) computes the plain forward's function."""
+    torch = pytest.importorskip("torch")
+    from ionnet.potentials._m3gnet_torch import _linear_pointwise
+
+    if _linear_pointwise() is None:
+        pytest.skip("this torch has no oneDNN fused linear operator")
+    fw, site = lfp_framework
+    pot = _pot(Path(M3GNET_PATH).name)
+    net = pot._net
+    x = pot._graph_inputs(pot._prepare(fw, "Li"), _probe_points(site, 6, seed=5))
+    old_chunk, old_cache = net.chunk, net.__dict__.get("_dnnl_cache")
+    try:
+        with torch.inference_mode():
+            net.chunk = chunk
+            fast = net.energy(*x)
+            assert net._dnnl(x[1]) is not None
+            net.__dict__["_dnnl_cache"] = {"w": None}  # the plain path
+            plain = net.energy(*x)
+    finally:
+        net.chunk = old_chunk
+        net.__dict__["_dnnl_cache"] = old_cache if old_cache is not None else {}
+    np.testing.assert_allclose(fast.numpy(), plain.numpy(), rtol=0, atol=5e-5)
+
+
+@needs_m3gnet
 def test_m3gnet_batch_size_and_translation_invariance(lfp_framework):
     fw, site = lfp_framework
     frac = _probe_points(site, 5, seed=3)
@@ -346,6 +373,34 @@ def test_m3gnet_missing_weights(monkeypatch, tmp_path):
         get_potential("m3gnet")
 
 
+def test_load_meter_threads_follow_other_processes(monkeypatch):
+    """Known answers: other processes' cores = machine busy time - own CPU time, per second of wall time."""
+    from ionnet.potentials import m3gnet as m3
+
+    clock = {"t": 0.0, "busy": 0.0, "own": 0.0}
+    hz = 100.0
+    monkeypatch.setattr(m3, "_cpu_times", lambda: (clock["busy"] * hz + 1e6, 1e6))  # (total, idle) in ticks
+    monkeypatch.setattr(m3.os, "times", lambda: type("T", (), {"user": clock["own"], "system": 0.0})())
+    meter = m3._LoadMeter(2, window_s=2.0)
+    meter.hz, meter.cores, meter.machine = hz, 2, 2
+    meter._clock = lambda: clock["t"]
+    meter._start()
+
+    def advance(seconds, own_cores, other_cores):
+        clock["t"] += seconds
+        clock["own"] += own_cores * seconds
+        clock["busy"] += (own_cores + other_cores) * seconds
+
+    advance(1.0, 2.0, 1.0)
+    assert meter.threads() == 2  # window not over: unchanged
+    advance(1.5, 2.0, 1.0)
+    assert meter.threads() == 1  # another process took a core
+    advance(3.0, 1.0, 0.05)
+    assert meter.threads() == 2  # the machine is free again
+    advance(3.0, 2.0, 0.5)
+    assert meter.threads() == 1  # half a core taken is enough to fall back to one thread
+
+
 def test_m3gnet_threads_argument_checked():
     with pytest.raises(ModelError, match="threads"):
         MatglPotential(threads=0)
@@ -355,7 +410,7 @@ def test_m3gnet_threads_argument_checked():
 @needs_data
 def test_chgnet_equals_predict_structure(chgnet_pot, lfp_framework):
     fw, site = lfp_framework
-    frac = _probe_points(site, 3, seed=4)
+    frac = np.mod(_probe_points(site, 3, seed=4), 1.0)
     e = chgnet_pot.energies(fw, "Li", frac, batch_size=2)
     ref = []
     for p in frac:
@@ -364,6 +419,48 @@ def test_chgnet_equals_predict_structure(chgnet_pot, lfp_framework):
         ref.append(float(chgnet_pot.model.predict_structure(s, task="e")["e"]) * len(s))
     np.testing.assert_allclose(e, ref, rtol=0, atol=1e-5)
     assert chgnet_pot.name == "chgnet:0.3.0"
+
+
+_CHGNET_GRAPH_FIELDS = ("atomic_number", "atom_frac_coord", "atom_graph", "neighbor_image", "directed2undirected",
+                        "undirected2directed", "bond_graph", "lattice")
+
+
+@needs_data
+@pytest.mark.parametrize("name", ["LiFePO4_pymatgen.cif", "Li7P3S11_obelix_mdp.cif"])
+def test_chgnet_cached_graph_equals_converter(chgnet_pot, name):
+    """Framework graph built once + probe bonds per node == CHGNet's converter, tensor for tensor.
+
+    Probes: the vacated Li site, points near it, grid nodes on the cell faces (frac 0, where
+    the probe lies below every framework atom and pymatgen's cell list is anchored on it)
+    and random points.  Same graphs in the same batches give the same energies, bit for bit.
+    """
+    import torch
+
+    fw, site = _without_first(_load(name), "Li")
+    rng = np.random.default_rng(3)
+    faces = np.stack(np.meshgrid(*[np.arange(3) / 3] * 3, indexing="ij"), -1).reshape(-1, 3)[::3]
+    probes = np.vstack([np.mod(site, 1.0), np.mod(site + rng.normal(scale=0.04, size=(2, 3)), 1.0), faces,
+                        rng.random((3, 3))])
+    cached = chgnet_pot.graphs(fw, "Li", probes)
+    conv = chgnet_pot.model.graph_converter
+    ref = []
+    for p in probes:
+        s = fw.copy()
+        s.append("Li", p)
+        ref.append(conv(s))
+    for k, (g, r) in enumerate(zip(cached, ref)):
+        for f in _CHGNET_GRAPH_FIELDS:
+            x, y = getattr(g, f), getattr(r, f)
+            assert x.dtype == y.dtype and torch.equal(x, y), (name, probes[k], f)
+    with torch.inference_mode():
+        for sl in (slice(0, 4), slice(4, None)):  # batches of several probes
+            e_cached = chgnet_pot.model(cached[sl], task="e")["e"]
+            e_ref = chgnet_pot.model(ref[sl], task="e")["e"]
+            assert torch.equal(e_cached, e_ref)
+    # and the potential's energies (batched) against the converter path, within float32 noise
+    conv_pot = type(chgnet_pot)(model=chgnet_pot.model, method="converter")
+    np.testing.assert_allclose(chgnet_pot.energies(fw, "Li", probes, batch_size=5),
+                               conv_pot.energies(fw, "Li", probes, batch_size=3), rtol=0, atol=1e-5)
 
 
 def test_chgnet_unknown_element_and_dispatch(chgnet_pot):

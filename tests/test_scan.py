@@ -267,20 +267,60 @@ def test_mobile_ion_disorder_is_fine_with_an_empty_framework():
 
 
 @needs_shared
-def test_order_true_builds_an_ordered_approximant():
+def test_order_true_orders_mixed_sites_in_the_occupied_framework():
     # (Li0.5 Ce0.25 Sm0.25)MoO4: mixed Li/Ce/Sm sites, integral in the unit cell
     grids = scan(f"{DATA}/obelix/cifs/3nb.cif", "Li", PairPotential(), spacing=0.7, order=True, progress=False)
     m = grids[0].metadata
-    assert m["order"]["supercell"] == [1, 1, 1] and m["order"]["n_atoms"] == 24
+    assert m["order"]["n_atoms"] == len(grids[0].structure) + 1 and m["order"]["max_site_error"] == 0
+    assert m["order"]["charge"] == pytest.approx(0.0, abs=1e-9)
+    assert {r["element"] for r in m["order"]["rounding"]} >= {"Li", "Ce", "Sm"}
     assert grids[0].structure.is_ordered
-    assert sum(g.metadata["multiplicity"] for g in grids) == 2  # Li2 Ce Sm Mo4 O16
+    cells = abs(np.linalg.det(m["order"]["input_matrix"]))   # input cells per ordered cell
+    n_li = ionnet.io.read_structure(f"{DATA}/obelix/cifs/3nb.cif").composition["Li"] * cells
+    assert sum(g.metadata["multiplicity"] for g in grids) == round(n_li) == round(m["n_mobile"])
+    assert {g.metadata["configuration"] for g in grids} == {0} and m["n_configurations"] == 1
+
+
+class _HookPotential(PairPotential):
+    """The pair potential with a ``for_structure`` hook that records what scan() passed."""
+
+    seen: dict = {}
+
+    def for_structure(self, structure, *, ion, framework, oxidation_states=None):
+        _HookPotential.seen = {"framework": framework, "oxidation_states": oxidation_states,
+                               "has_ion": ion in structure.composition}
+        return self
 
 
 @needs_shared
-def test_order_supercell_is_capped():
-    # La(Li0.76 Mg0.08)O2: Mg 0.312 per cell needs a supercell far beyond 200 sites
-    with pytest.raises(StructureError, match="no supercell of <= 200 sites"):
-        scan(f"{DATA}/obelix/cifs/zs0.cif", "Li", PairPotential(), spacing=0.7, order=True, progress=False)
+def test_order_true_on_a_framework_disordered_cif_empty_mode():
+    """La(Li0.76 Mg0.08)O2 needs > 200 sites for integral occupancies: rounded, reported, 2 configurations."""
+    cif = f"{DATA}/obelix/cifs/zs0.cif"
+    grids = scan(cif, "Li", _HookPotential(), spacing=0.7, framework="empty", order=True, n_configurations=2,
+                 progress=False)
+    configs = scan_mod.split_configurations(grids)
+    assert len(configs) == 2 and [c[0].metadata["configuration"] for c in configs] == [0, 1]
+    a, b = (c[0].structure for c in configs)
+    assert a.is_ordered and "Li" not in a.composition and a.composition == b.composition
+    assert {tuple(np.round(x.frac_coords, 3)) for x in a if x.specie.symbol == "Mg"} != \
+        {tuple(np.round(x.frac_coords, 3)) for x in b if x.specie.symbol == "Mg"}
+    order = grids[0].metadata["order"]
+    assert order["framework"] == "empty" and len(a) <= 200
+    mg = [r for r in order["rounding"] if r["element"] == "Mg"]
+    assert mg and all(r["count"] == round(r["realised"] * r["n_sites"]) for r in mg)
+    assert all(abs(r["error"]) <= 0.5 / r["n_sites"] * 2 + 1e-9 for r in mg)   # at most one atom off per orbit
+    s_in = ionnet.io.read_structure(cif)
+    cells = abs(np.linalg.det(order["input_matrix"]))
+    assert grids[0].metadata["n_mobile"] == pytest.approx(s_in.composition["Li"] * cells, rel=1e-5)
+    # the hook saw the input (with its Li) and the ordering's oxidation states
+    assert _HookPotential.seen["has_ion"] and _HookPotential.seen["oxidation_states"] == order["oxidation_states"]
+
+
+@needs_shared
+def test_order_true_refuses_a_cell_above_max_sites():
+    with pytest.raises(StructureError, match="raise max_sites"):
+        scan(f"{DATA}/obelix/cifs/zs0.cif", "Li", PairPotential(), spacing=0.7, order=True, max_sites=3,
+             framework="empty", progress=False)
 
 
 # ----------------------------------------------------------------------------- relax

@@ -10,8 +10,9 @@ import sys
 from ..screening.ranking import RANK_KEYS
 
 _CSV_COLUMNS = [
-    "rank", "structure_id", "formula", "model", "ion", "value", "mpe", "e2d", "e3d", "fv", "xi", "xi_cell",
-    "fvc", "fvd", "e_min", "n_sites", "n_maps", "grid_shape", "settings_hash", "t_total_s", "path",
+    "rank", "structure_id", "formula", "model", "ion", "value", "value_spread", "n_configurations", "mpe", "e2d",
+    "e3d", "fv", "xi", "xi_cell", "ea", "log10_sigma_300", "fvc", "fvd", "e_min", "n_sites", "n_maps", "grid_shape",
+    "settings_hash", "t_total_s", "path",
 ]
 
 
@@ -19,8 +20,10 @@ def register(sub) -> None:
     p = sub.add_parser(
         "rank",
         help="rank screened structures by a descriptor",
-        description="Rank the 'ok' rows of an 'ionnet screen' database: mpe/e2d/e3d ascending "
-                    "(never percolating last), fv/xi descending.",
+        description="Rank the 'ok' rows of an 'ionnet screen' database: mpe/e2d/e3d/ea ascending "
+                    "(never percolating last), fv/xi/sigma descending (sigma: log10 of the transport "
+                    "conductivity at 300 K). A structure ordered into several configurations shows "
+                    "mean ± standard deviation over them.",
         epilog="Example: ionnet rank --db results.sqlite --by fv --fv-threshold 0.9 --top 20",
     )
     p.add_argument("--db", required=True, help="SQLite file written by 'ionnet screen'")
@@ -42,6 +45,12 @@ def _fmt(v, nd=4) -> str:
     if isinstance(v, float):
         return f"{v:.{nd}f}"
     return str(v)
+
+
+def _value(r: dict) -> str:
+    """The ranked value, ``mean±sd`` over ordered configurations when there are several."""
+    v, sp = r.get("value"), r.get("value_spread")
+    return _fmt(v) if sp is None or v is None else f"{v:.3f}±{sp:.3f}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -76,12 +85,14 @@ def run(args: argparse.Namespace) -> int:
         print("note: rows from several models/settings are mixed; filter with --model or --settings",
               file=sys.stderr)
     fvh = f"FV({args.fv_threshold:g})"
-    head = f"{'rank':>4}  {'id':<16} {'formula':<18} {'model':<8} {args.by:>9}  {'MPE':>7} {'E3D':>7} {fvh:>9} {'Xi':>7}"
+    head = (f"{'rank':>4}  {'id':<16} {'formula':<18} {'model':<8} {args.by:>13}  {'MPE':>7} {'E3D':>7} {fvh:>9} "
+            f"{'Xi':>7} {'Ea':>6} {'lgσ300':>7}")
     print(head)
     print("-" * len(head))
     for r in rows:
         model = str(r["model"]).split("/")[-1][:8]
         print(f"{r['rank']:>4}  {str(r['structure_id'])[:16]:<16} {str(r.get('formula') or '-')[:18]:<18} "
-              f"{model:<8} {_fmt(r['value']):>9}  {_fmt(r.get('mpe'), 3):>7} {_fmt(r.get('e3d'), 3):>7} "
-              f"{_fmt(r.get('fv')):>9} {_fmt(r.get('xi'), 3):>7}")
+              f"{model:<8} {_value(r):>13}  {_fmt(r.get('mpe'), 3):>7} {_fmt(r.get('e3d'), 3):>7} "
+              f"{_fmt(r.get('fv')):>9} {_fmt(r.get('xi'), 3):>7} {_fmt(r.get('ea'), 3):>6} "
+              f"{_fmt(r.get('log10_sigma_300'), 2):>7}")
     return 0

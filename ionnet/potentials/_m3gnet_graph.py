@@ -128,6 +128,7 @@ def _framework_bonds(cart, lattice, inv, r, lo, hi, n_slots_atom):
     rank_out = np.empty(cap, np.int64)
     x_out = np.empty((cap, 3))
     img_out = np.empty((cap, 3))
+    d_out = np.empty(cap)
     count = 0
     x = np.empty(3)
     for i in range(lo[0], hi[0]):
@@ -149,6 +150,7 @@ def _framework_bonds(cart, lattice, inv, r, lo, hi, n_slots_atom):
                             rank_out = _grow_i(rank_out, cap)
                             x_out = _grow_f(x_out, cap)
                             img_out = _grow_f(img_out, cap)
+                            d_out = _grow_d(d_out, cap)
                         c_out[count] = c
                         a_out[count] = a
                         rank_out[count] = rank
@@ -156,13 +158,21 @@ def _framework_bonds(cart, lattice, inv, r, lo, hi, n_slots_atom):
                         img_out[count, 0] = i - corr[a, 0]
                         img_out[count, 1] = j - corr[a, 1]
                         img_out[count, 2] = k - corr[a, 2]
+                        d_out[count] = math.sqrt(d2)
                         count += 1
-    return c_out[:count], a_out[:count], rank_out[:count], x_out[:count], img_out[:count], ni * nj * nk
+    return c_out[:count], a_out[:count], rank_out[:count], x_out[:count], img_out[:count], d_out[:count], ni * nj * nk
 
 
 @njit(cache=True)
 def _grow_i(a, cap):
     out = np.empty(cap, a.dtype)
+    out[: a.shape[0]] = a
+    return out
+
+
+@njit(cache=True)
+def _grow_d(a, cap):
+    out = np.empty(cap)
     out[: a.shape[0]] = a
     return out
 
@@ -201,7 +211,7 @@ def _order_by_slot(slot, cstart, order):
 
 @njit(cache=True)
 def _probe_bonds(pc, cart, lattice, inv, r, lo, nj, nk, n_slots_atom, pt_x, pt_a, pt_rank, pt_img, flo, fhi,
-                 out_c, out_a, out_rank, out_x, out_img):
+                 out_c, out_a, out_rank, out_x, out_img, out_d):
     """Bonds that involve the probe (atom ``n``), unsorted: probe -> framework or probe image, framework -> probe image.
 
     Writes into the ``out_*`` buffers and returns the count.
@@ -210,7 +220,9 @@ def _probe_bonds(pc, cart, lattice, inv, r, lo, nj, nk, n_slots_atom, pt_x, pt_a
     r2 = r * r
     count = 0
     for q in range(pt_x.shape[0]):  # framework image points around the probe
-        if _dist2(pt_x[q], pc) < r2 + _TOL:
+        d2 = _dist2(pt_x[q], pc)
+        if d2 < r2 + _TOL:
+            out_d[count] = math.sqrt(d2)
             out_c[count] = n
             out_a[count] = pt_a[q]
             out_rank[count] = pt_rank[q]
@@ -251,19 +263,21 @@ def _probe_bonds(pc, cart, lattice, inv, r, lo, nj, nk, n_slots_atom, pt_x, pt_a
                     out_img[count, 0] = i - corr[0]
                     out_img[count, 1] = j - corr[1]
                     out_img[count, 2] = k - corr[2]
+                    out_d[count] = math.sqrt(d2)
                     count += 1
     return count
 
 
 @njit(cache=True)
-def _batch_bonds(pcs, cart, lattice, inv, r, lo, hi, n_slots_atom, cmin, fw_c, fw_a, fw_rank, fw_x, fw_img,
+def _batch_bonds(pcs, cart, lattice, inv, r, lo, hi, n_slots_atom, cmin, fw_c, fw_a, fw_rank, fw_x, fw_img, fw_d,
                  cstart, fw_order, fw_slot, pt_x, pt_a, pt_rank, pt_img, flo, fhi, cap):
     """Sorted bond lists of framework + probe for each probe position (Cartesian ``pcs``, (B, 3) Å).
 
     Framework bonds come grouped by centre in ``-rank`` order (``cstart``: first bond of
     each centre); ``fw_order`` is their pymatgen order when ``valid_min`` is the
     framework's own.  Returns global ``src``, ``dst`` (n + 1 atoms per graph), image
-    shifts, framework-bond id (-1: probe bond) and the first bond of each graph.
+    shifts, framework-bond id (-1: probe bond), the first bond of each graph and the
+    bond lengths as pymatgen computes them (float64, Å).
     """
     n = cart.shape[0]
     nb = pcs.shape[0]
@@ -277,17 +291,19 @@ def _batch_bonds(pcs, cart, lattice, inv, r, lo, hi, n_slots_atom, cmin, fw_c, f
     sc_rank = np.empty(cap, np.int64)
     sc_x = np.empty((cap, 3))
     sc_img = np.empty((cap, 3))
+    sc_d = np.empty(cap)
     size = nb * 128
     pb_c = np.empty(size, np.int64)
     pb_a = np.empty(size, np.int64)
     pb_rank = np.empty(size, np.int64)
     pb_x = np.empty((size, 3))
     pb_img = np.empty((size, 3))
+    pb_d = np.empty(size)
     pstart = np.zeros(nb + 1, np.int64)
     first = np.zeros(nb + 1, np.int64)
     for g in range(nb):
         m = _probe_bonds(pcs[g], cart, lattice, inv, r, lo, nj, nk, n_slots_atom, pt_x, pt_a, pt_rank, pt_img,
-                         flo, fhi, sc_c, sc_a, sc_rank, sc_x, sc_img)
+                         flo, fhi, sc_c, sc_a, sc_rank, sc_x, sc_img, sc_d)
         p0 = pstart[g]
         if p0 + m > size:
             size = 2 * (p0 + m)
@@ -296,11 +312,13 @@ def _batch_bonds(pcs, cart, lattice, inv, r, lo, hi, n_slots_atom, cmin, fw_c, f
             pb_rank = _grow_i(pb_rank, size)
             pb_x = _grow_f(pb_x, size)
             pb_img = _grow_f(pb_img, size)
+            pb_d = _grow_d(pb_d, size)
         pb_c[p0:p0 + m] = sc_c[:m]
         pb_a[p0:p0 + m] = sc_a[:m]
         pb_rank[p0:p0 + m] = sc_rank[:m]
         pb_x[p0:p0 + m] = sc_x[:m]
         pb_img[p0:p0 + m] = sc_img[:m]
+        pb_d[p0:p0 + m] = sc_d[:m]
         pstart[g + 1] = p0 + m
         first[g + 1] = first[g] + nf + m
     e = first[nb]
@@ -308,6 +326,7 @@ def _batch_bonds(pcs, cart, lattice, inv, r, lo, hi, n_slots_atom, cmin, fw_c, f
     dst = np.empty(e, np.int64)
     img = np.empty((e, 3))
     fwid = np.empty(e, np.int64)
+    dist = np.empty(e)
     vmin = np.empty(3)
     order = np.empty(nf, np.int64)
     for g in range(nb):
@@ -368,6 +387,7 @@ def _batch_bonds(pcs, cart, lattice, inv, r, lo, hi, n_slots_atom, cmin, fw_c, f
                     for d in range(3):
                         img[t, d] = fw_img[b, d]
                     fwid[t] = b
+                    dist[t] = fw_d[b]
                     i += 1
                 else:
                     b = porder[j]
@@ -376,9 +396,10 @@ def _batch_bonds(pcs, cart, lattice, inv, r, lo, hi, n_slots_atom, cmin, fw_c, f
                     for d in range(3):
                         img[t, d] = pb_img[p0 + b, d]
                     fwid[t] = -1
+                    dist[t] = pb_d[p0 + b]
                     j += 1
                 t += 1
-    return src, dst, img, fwid, first
+    return src, dst, img, fwid, first, dist
 
 
 @njit(cache=True)
@@ -452,11 +473,12 @@ class FrameworkGraph:
         self.lo = (np.floor(fmin - max_r - 1e-8) - 1).astype(np.int64)
         self.hi = (np.ceil(fmax + max_r + 1e-8) + 1).astype(np.int64)
         self.n_slots_atom = n + 1  # the probe is atom N
-        c, a, rank, x, img, _ = _framework_bonds(self.cart, self.lattice, self.inv, self.cutoff, self.lo, self.hi, n + 1)
+        c, a, rank, x, img, d, _ = _framework_bonds(self.cart, self.lattice, self.inv, self.cutoff, self.lo, self.hi, n + 1)
         # group by centre, in -rank order (pymatgen's order within one cube)
         grp = np.lexsort((-rank, c))
         self.fw_center, self.fw_atom, self.fw_rank = c[grp], a[grp], rank[grp]
         self.fw_x, self.fw_img = np.ascontiguousarray(x[grp]), np.ascontiguousarray(img[grp])
+        self.fw_dist = np.ascontiguousarray(d[grp])  # pymatgen's bond lengths (float64, Å)
         self.cstart = np.searchsorted(self.fw_center, np.arange(n + 1)).astype(np.int64)
         self.cmin = self.cart.min(axis=0)
         vmin = self.cmin - self.cutoff - _TOL
@@ -478,13 +500,21 @@ class FrameworkGraph:
         """Bonds between framework atoms (directed, both directions listed)."""
         return len(self.fw_center)
 
-    def bonds(self, probe_frac: NDArray[np.float64]):
+    def bonds(self, probe_frac: NDArray[np.float64], *, probe_cart: NDArray[np.float64] | None = None,
+              distances: bool = False):
         """Sorted bond lists of framework + probe for a batch of probe positions.
 
         Parameters
         ----------
         probe_frac : (B, 3) ndarray, fractional
-            Probe positions (the probe is appended as atom N of each graph).
+            Probe positions (the probe is appended as atom N of each graph), in [0, 1).
+        probe_cart : (B, 3) ndarray, Å, optional
+            The same positions, Cartesian, when the caller needs them computed a
+            particular way (pymatgen's ``Site.coords`` multiplies one row at a time,
+            which may differ from ``probe_frac @ lattice`` in the last bit).
+            Default: ``probe_frac @ lattice``.
+        distances : bool, default False
+            Also return the bond lengths.
 
         Returns
         -------
@@ -496,14 +526,21 @@ class FrameworkGraph:
             Index of the bond in :attr:`fw_center` & co., -1 for bonds of the probe.
         first : (B + 1,) int64 ndarray
             First bond of each graph.
+        dist : (E,) float64 ndarray, Å
+            Only with ``distances=True``: bond lengths, bit for bit as pymatgen's
+            ``find_points_in_spheres`` returns them.
         """
-        p = np.ascontiguousarray(probe_frac, dtype=np.float64).reshape(-1, 3)
-        pcs = np.ascontiguousarray(np.dot(p, self.lattice))
-        return _batch_bonds(
+        if probe_cart is None:
+            p = np.ascontiguousarray(probe_frac, dtype=np.float64).reshape(-1, 3)
+            probe_cart = np.dot(p, self.lattice)
+        pcs = np.ascontiguousarray(probe_cart, dtype=np.float64).reshape(-1, 3)
+        out = _batch_bonds(
             pcs, self.cart, self.lattice, self.inv, self.cutoff, self.lo, self.hi, self.n_slots_atom, self.cmin,
-            self.fw_center, self.fw_atom, self.fw_rank, self.fw_x, self.fw_img, self.cstart, self.fw_order,
-            self.fw_slot, self.pt_x, self.pt_atom, self.pt_rank, self.pt_img, self.flo, self.fhi, self._cap,
+            self.fw_center, self.fw_atom, self.fw_rank, self.fw_x, self.fw_img, self.fw_dist, self.cstart,
+            self.fw_order, self.fw_slot, self.pt_x, self.pt_atom, self.pt_rank, self.pt_img, self.flo, self.fhi,
+            self._cap,
         )
+        return out if distances else out[:5]
 
 
 # --------------------------------------------------------------------------- three-body triples
@@ -604,3 +641,84 @@ def gather_add(out, a, ia, b, ib):
         rb = ib[e]
         for k in range(m):
             out[e, k] = a[ra, k] + b[rb, k]
+
+
+@njit(cache=True, nogil=True)
+def add_gathered(ha, hg, p, ia, q, ib):
+    """In place, row by row: ``ha[e] += p[ia[e], :h] + q[ib[e], :h]`` and ``hg[e] += p[ia[e], h:] + q[ib[e], h:]``.
+
+    ``ha``, ``hg`` are (C, h); ``p``, ``q`` (N, 2h); float32 or float64.  The gathered
+    rows are summed first, then added: ``ha + (p + q)``.
+    """
+    h = ha.shape[1]
+    for e in range(ha.shape[0]):
+        ra = ia[e]
+        rb = ib[e]
+        for k in range(h):
+            ha[e, k] += p[ra, k] + q[rb, k]
+        for k in range(h):
+            hg[e, k] += p[ra, h + k] + q[rb, h + k]
+
+
+@njit(cache=True, nogil=True)
+def scatter_gather_mul_add(out, a, b, ib, index):
+    """``out[index[t]] += a[t] * b[ib[t]]`` row by row, in order of ``t`` (the three-body message sum)."""
+    m = out.shape[1]
+    for t in range(index.shape[0]):
+        r = index[t]
+        s = ib[t]
+        for k in range(m):
+            out[r, k] += a[t, k] * b[s, k]
+
+
+@njit(cache=True, nogil=True)
+def scatter_add_rows(out, rows, index, n):
+    """``out[index[e]] += rows[e]`` for ``e < n``, row by row, in order of ``e`` (as ``index_add_`` sums)."""
+    m = out.shape[1]
+    for e in range(n):
+        r = index[e]
+        for k in range(m):
+            out[r, k] += rows[e, k]
+
+
+@njit(cache=True)
+def framework_triple_rows(ka, kb, fw_bond, fw_center, local, offset, size):
+    """Row of each triple in the framework's three-body basis table, -1 where the triple involves the probe.
+
+    ``ka``, ``kb`` are the triples' true bonds, ``fw_bond`` the framework bond id of
+    each bond (-1: the probe's); the basis of framework bonds ``p``, ``q`` of centre
+    ``c`` is row ``offset[c] + local[p] * size[c] + local[q]``.
+    """
+    rows = np.empty(ka.shape[0], np.int64)
+    for t in range(ka.shape[0]):
+        rows[t] = -1
+        fa = fw_bond[ka[t]]
+        fb = fw_bond[kb[t]]
+        if fa >= 0 and fb >= 0:
+            la = local[fa]
+            lb = local[fb]
+            if la >= 0 and lb >= 0:
+                c = fw_center[fa]
+                rows[t] = offset[c] + la * size[c] + lb
+    return rows
+
+
+@njit(cache=True, nogil=True)
+def assemble_basis_w(out, table, rows, vals, fcut, ia, ib):
+    """Weighted three-body basis: ``out[t] = basis[t] * (fcut[ia[t]] * fcut[ib[t]])``.
+
+    ``basis[t]`` is ``table[rows[t]]``, or for the triples with ``rows[t] < 0`` the next
+    row of ``vals`` (computed for them, in order).
+    """
+    j = 0
+    m = out.shape[1]
+    for t in range(rows.shape[0]):
+        w = fcut[ia[t]] * fcut[ib[t]]
+        r = rows[t]
+        if r >= 0:
+            for k in range(m):
+                out[t, k] = table[r, k] * w
+        else:
+            for k in range(m):
+                out[t, k] = vals[j, k] * w
+            j += 1

@@ -277,16 +277,30 @@ class BVSEPotential(BasePotential):
     def _supports_hint(self) -> str:
         return "the softBV table has no data for it; try model='m3gnet' or model='chgnet'"
 
-    def for_structure(self, structure: Structure, *, ion: str, framework: str) -> "BVSEPotential":
+    def for_structure(self, structure: Structure, *, ion: str, framework: str,
+                      oxidation_states: dict[str, float] | None = None) -> "BVSEPotential":
         """This potential adapted to one input structure (the optional ``for_structure`` hook of the protocol).
 
         Oxidation states guessed from the framework plus one probe ion are
         charge balanced in vacancy mode but not when every mobile ion is
         removed; for ``framework='empty'`` the states of the whole structure
-        (:func:`structure_oxidation_states`) are used instead.  Explicit
-        ``oxidation_states`` and the vacancy mode keep this potential.
+        (:func:`structure_oxidation_states`) are used instead.
+        ``oxidation_states`` (element -> state, e.g. those an ordering of the
+        structure was charge-balanced with) are used as given, in any mode.
+        Explicit ``oxidation_states`` of this potential always win.
         """
-        if framework != "empty" or self.oxidation_states is not None:
+        if self.oxidation_states is not None:
+            return self
+        if oxidation_states:
+            states = {str(k): float(v) for k, v in oxidation_states.items()}
+            if ion not in states:
+                from pymatgen.core import Element
+
+                pos = [q for q in Element(ion).common_oxidation_states if q > 0]
+                states[ion] = float(pos[0]) if pos else 1.0
+            return type(self)(r_cut_ang=self.r_cut_ang, screening_factor=self.screening_factor,
+                              oxidation_states=states, radii=self.radii)
+        if framework != "empty":
             return self
         try:
             states = structure_oxidation_states(structure, ion)

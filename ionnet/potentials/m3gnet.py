@@ -69,6 +69,13 @@ _BYTES_PER_TRIPLE = 200
 _MEMORY_FRACTION = 0.25
 
 
+def _set_threads(n: int) -> None:
+    import torch
+
+    if torch.get_num_threads() != n:
+        torch.set_num_threads(n)
+
+
 def _is_model_dir(path: Path) -> bool:
     return path.is_dir() and all((path / f).is_file() for f in _MODEL_FILES)
 
@@ -306,6 +313,59 @@ def _idle_cores() -> int:
     return n
 
 
+class _LoadMeter:
+    """Cores other processes keep busy, measured *while* this process computes.
+
+    /proc/stat gives the machine's busy time, ``os.times()`` this process's CPU time
+    (all threads); the difference over an interval is what the other processes used.
+    :meth:`threads` turns it into a thread count for the next pass, at most every
+    ``window_s``, and refreshes the cache of :func:`_idle_cores`.  Two OpenMP threads
+    run several times slower than one as soon as another process takes a core, and
+    the machine's load changes during a long scan: this keeps the choice current
+    without pausing (the 50 ms probe of :func:`_idle_cores` needs an idle process).
+    """
+
+    def __init__(self, current: int, window_s: float = 2.0) -> None:
+        import time
+
+        self.current = current
+        self.window_s = window_s
+        self.hz = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
+        try:
+            self.cores = len(os.sched_getaffinity(0))
+        except AttributeError:  # pragma: no cover - not Linux
+            self.cores = os.cpu_count() or 1
+        self.machine = os.cpu_count() or self.cores
+        self._clock = time.monotonic
+        self._start()
+
+    def _start(self) -> None:
+        self.t0 = self._clock()
+        self.stat0 = _cpu_times()
+        t = os.times()
+        self.own0 = t.user + t.system
+
+    def threads(self) -> int:
+        """Thread count for the next pass (the current one until a window has passed)."""
+        now = self._clock()
+        if now - self.t0 < self.window_s:
+            return self.current
+        stat = _cpu_times()
+        t = os.times()
+        own = t.user + t.system
+        if stat is not None and self.stat0 is not None:
+            busy = ((stat[0] - stat[1]) - (self.stat0[0] - self.stat0[1])) / self.hz  # machine busy, s
+            others = max(0.0, busy - (own - self.own0)) / (now - self.t0)  # cores used by other processes
+            # two threads only when the other processes leave (nearly) a whole core each
+            n = max(1, min(self.cores, int(self.machine - others + 0.2)))
+            if n != self.current:
+                logger.debug("other processes use %.2f cores: %d torch thread(s)", others, n)
+            self.current = n
+            _IDLE_CACHE[:] = [(now, self.current)]
+        self._start()
+        return self.current
+
+
 class _torch_threads:
     """Context manager: torch intra-op threads set to ``n`` (None: unchanged), restored on exit."""
 
@@ -390,8 +450,10 @@ class MatglPotential(BasePotential):
 
     **Threads.**  Two threads on a machine whose cores are already busy run
     several times slower than one (OpenMP threads wait for each other), so the
-    default uses only the cores other processes leave idle (measured over 50 ms
-    from /proc/stat, at most every 30 s).
+    default uses only the cores other processes leave idle: measured over 50 ms
+    from /proc/stat when a call starts (at most every 30 s), then every 2 s during
+    the call from the machine's busy time minus this process's own CPU time
+    (:class:`_LoadMeter`), so a long scan follows the machine's load.
 
     The fast path is exact, not an approximation: each probe position gets the
     graph matgl 1.x builds for the structure framework + probe (probe appended
@@ -536,12 +598,16 @@ class MatglPotential(BasePotential):
         trials = [max(1, bs // 2), bs, 2 * bs] if tune else []
         speed: dict[int, float] = {}
         out = np.empty(len(frac_coords), dtype=np.float64)
-        with _torch_threads(self._thread_count()), tqdm(
+        n_threads = self._thread_count()
+        meter = _LoadMeter(n_threads) if n_threads is not None and self.threads is None else None
+        with _torch_threads(n_threads), tqdm(
             total=len(frac_coords), disable=not progress, desc=self.name, unit="pt"
         ) as bar:
             start = 0
             warm = tune  # the first pass pays one-off costs; not timed
             while start < len(frac_coords):
+                if meter is not None:
+                    _set_threads(meter.threads())
                 size = trials[0] if trials and not warm else bs
                 sl = slice(start, min(start + size, len(frac_coords)))
                 t = time.perf_counter()
@@ -595,7 +661,7 @@ class MatglPotential(BasePotential):
         """
         import torch
 
-        from ._m3gnet_graph import FrameworkGraph, triples
+        from ._m3gnet_graph import FrameworkGraph, framework_triple_rows, triples
         from ._m3gnet_torch import GraphBatch, positions_and_shifts
 
         if fw.graph is None:
@@ -630,13 +696,8 @@ class MatglPotential(BasePotential):
             if fw.basis is None:
                 fw.basis = self._framework_basis(fw)
             table, local, offset, size = fw.basis
-            fa, fb = fw_bond[ka], fw_bond[kb]
-            mask = (fa >= 0) & (fb >= 0)
-            la, lb = local[np.maximum(fa, 0)], local[np.maximum(fb, 0)]
-            mask &= (la >= 0) & (lb >= 0)
-            c = fw.graph.fw_center[fa[mask]]
-            rows = table.index_select(0, torch.as_tensor(offset[c] + la[mask] * size[c] + lb[mask], device=dev))
-            tri = tri + ((rows, torch.as_tensor(mask, device=dev)),)
+            rows = framework_triple_rows(ka, kb, fw_bond, fw.graph.fw_center, local, offset, size)
+            tri = tri + ((table, rows, np.flatnonzero(rows < 0)),)
         return bond_vec, bond_dist, batch, tri
 
     def _framework_basis(self, fw: _Framework) -> tuple:

@@ -23,6 +23,7 @@ devices belong to the potential back end.  See ``docs/scan.md``.
 """
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import time
@@ -50,7 +51,8 @@ from .evaluation import (
 )
 from .exclusion import EXCLUSION_FACTOR, default_min_distance
 from .plan import GridPlan, plan_grid
-from .structure import MAX_ORDER_SITES, element, order_structure, prepare, relax
+from .ordering import order_structure
+from .structure import MAX_ORDER_SITES, ORDER_SEED, ORDER_TIME_LIMIT_S, element, prepare, relax
 from .symmetry import MAX_DENOMINATOR, MAX_SHAPE_GROWTH, SYMPREC, grid_shape
 
 if TYPE_CHECKING:
@@ -74,6 +76,9 @@ __all__ = [
     "FRONTIER_SOURCE_TOL_EV",
     "REFINE_MARGIN_EV",
     "MAX_ORDER_SITES",
+    "ORDER_TIME_LIMIT_S",
+    "ORDER_SEED",
+    "split_configurations",
     "MAX_DENOMINATOR",
     "MAX_SHAPE_GROWTH",
     "CHUNK_POINTS",
@@ -110,9 +115,9 @@ def scan(
         (atomically, periodically and on interruption) so a rerun resumes.
     **options
         Any field of :class:`~ionnet.ScanSettings` (``spacing``, ``shape``,
-        ``framework``, ``order``, ``relax``, ``symmetry``, ``min_distance``,
-        ``refine``, ``ceiling``, ``device``, ``batch_size``); their meanings and
-        defaults are listed there.
+        ``framework``, ``order``, ``max_sites``, ``n_configurations``,
+        ``relax``, ``symmetry``, ``min_distance``, ``refine``, ``ceiling``,
+        ``device``, ``batch_size``); their meanings and defaults are listed there.
 
     Returns
     -------
@@ -120,6 +125,13 @@ def scan(
         One :class:`~ionnet.EnergyGrid` per distinct mobile ion (``'vacancy'``,
         ``metadata['multiplicity']`` each) or one (``'empty'``): total energies
         (eV) of framework + probe; the frozen framework is each grid's ``structure``.
+        With ``order=True`` a disordered input is ordered first
+        (:func:`ionnet.scanning.ordering.order_structure`; its record, with the
+        rounding of every site, is ``metadata['order']``) and the maps of each
+        of the ``n_configurations`` configurations follow one another
+        (``metadata['configuration']``; group them with
+        :func:`split_configurations`).  ``metadata['n_mobile']`` is the number
+        of mobile ions the input puts in the scanned cell (Σ occupancy).
 
     Raises
     ------
@@ -152,15 +164,44 @@ def scan(
     name = potential_name(pot)
     ckpt = Checkpoint(checkpoint, checkpoint_key(s_in, settings, name, symprec=SYMPREC, factor=EXCLUSION_FACTOR))
     t0 = time.perf_counter()
-    s, prepared = _prepared(s_in, ion, settings, pot, ckpt)
-    plan = plan_grid(s, ion, settings)
-    ckpt.begin(json.dumps(s.as_dict()), json.dumps(prepared))
+    configs, prepared = _prepared(s_in, ion, settings, pot, ckpt)
+    pot = _adapted(pot, s_in, ion, settings, prepared)
+    plans = [plan_grid(c, ion, settings) for c in configs]
+    structure_json = json.dumps([c.as_dict() for c in configs] if len(configs) > 1 else configs[0].as_dict())
+    ckpt.begin(structure_json, json.dumps(prepared))
     timings = {"prepare_s": round(time.perf_counter() - t0, 4), "setup_total_s": round(time.perf_counter() - t_start, 4)}
-    grids = ScanResult(_map(j, plan, pot, ion, settings, ckpt, progress, name, prepared, timings)
-                       for j in range(len(plan.frameworks)))
+    grids, j = [], 0
+    for k, plan in enumerate(plans):
+        for m in range(len(plan.frameworks)):
+            g = _map(j, m, plan, pot, ion, settings, ckpt, progress, name, prepared, timings)
+            g.metadata.update(configuration=k, n_configurations=len(plans))
+            grids.append(g)
+            j += 1
     for g in grids:
         g.metadata["timings"]["total_s"] = round(time.perf_counter() - t_start, 4)
-    return grids
+    return ScanResult(grids)
+
+
+def split_configurations(grids: ScanResult) -> list[ScanResult]:
+    """The maps of a scan grouped by ordered configuration (``metadata['configuration']``), in order.
+
+    ``scan(order=True, n_configurations=3)`` returns the maps of every
+    configuration in one :class:`~ionnet.ScanResult`; analyse each group on
+    its own (``[ionnet.analyze(c) for c in split_configurations(grids)]``):
+    the maps of different configurations are different structures, not the
+    per-ion maps of one.  Maps without the key form one group.
+
+    Examples
+    --------
+    >>> import numpy as np, ionnet
+    >>> maps = [ionnet.EnergyGrid(np.zeros((2, 2, 2)), np.eye(3), metadata={"configuration": k}) for k in (0, 0, 1)]
+    >>> [len(c) for c in split_configurations(ionnet.ScanResult(maps))]
+    [2, 1]
+    """
+    groups: dict[int, list[EnergyGrid]] = {}
+    for g in grids:
+        groups.setdefault(int((g.metadata or {}).get("configuration", 0)), []).append(g)
+    return [ScanResult(groups[k]) for k in sorted(groups)]
 
 
 def _inputs(structure: StructureLike, ion: str, settings: ScanSettings) -> tuple[Structure, Potential]:
@@ -176,27 +217,48 @@ def _inputs(structure: StructureLike, ion: str, settings: ScanSettings) -> tuple
 
 
 def _prepared(s_in: Structure, ion: str, settings: ScanSettings, pot: Potential,
-              ckpt: Checkpoint) -> tuple[Structure, dict]:
-    """The ordered (and relaxed) structure with its records, or the checkpoint's."""
+              ckpt: Checkpoint) -> tuple[list[Structure], dict]:
+    """The ordered (and relaxed) configurations with their records, or the checkpoint's."""
+    from pymatgen.core import Structure
+
     if ckpt.structure_json:
-        from pymatgen.core import Structure
-
-        return Structure.from_dict(json.loads(ckpt.structure_json)), json.loads(ckpt.prepare_info)
-    s, order_info = prepare(s_in, ion, settings.framework, settings.order)
-    relax_info: dict | bool = False
+        d = json.loads(ckpt.structure_json)
+        return [Structure.from_dict(x) for x in (d if isinstance(d, list) else [d])], json.loads(ckpt.prepare_info)
+    configs, order_info = prepare(s_in, ion, settings.framework, settings.order, max_sites=settings.max_sites,
+                                  n_configurations=settings.n_configurations)
+    relax_info: dict | bool | list = False
     if settings.relax:
-        s, relax_info = relax(s, pot)
-    return s, {"order": order_info, "relax": relax_info}
+        relaxed = [relax(c, pot) for c in configs]
+        configs = [c for c, _ in relaxed]
+        relax_info = relaxed[0][1] if len(relaxed) == 1 else [info for _, info in relaxed]
+    n_mobile = order_info["n_mobile"] if order_info else sum(site_elements(x).get(ion, 0.0) for x in s_in)
+    return configs, {"order": order_info, "relax": relax_info, "n_mobile": n_mobile}
 
 
-def _map(j: int, plan: GridPlan, pot: Potential, ion: str, settings: ScanSettings, ckpt: Checkpoint, progress: bool,
-         name: str, prepared: dict, timings: dict) -> EnergyGrid:
-    """Evaluate map ``j`` of the plan and wrap it in an EnergyGrid with its metadata."""
+def _adapted(pot: Potential, s_in: Structure, ion: str, settings: ScanSettings, prepared: dict) -> Potential:
+    """The potential adapted to the input (its optional ``for_structure`` hook), once the ordering is known.
+
+    A back end whose hook takes ``oxidation_states`` gets the ordering's
+    (the states the configurations were charge-balanced and Ewald-ranked with).
+    """
+    hook = getattr(pot, "for_structure", None)
+    if not callable(hook):
+        return pot
+    order_info = prepared.get("order") or {}
+    states = order_info.get("oxidation_states") if isinstance(order_info, dict) else None
+    if states and "oxidation_states" in inspect.signature(hook).parameters:
+        return hook(s_in, ion=ion, framework=settings.framework, oxidation_states=states)
+    return hook(s_in, ion=ion, framework=settings.framework)
+
+
+def _map(j: int, m: int, plan: GridPlan, pot: Potential, ion: str, settings: ScanSettings, ckpt: Checkpoint,
+         progress: bool, name: str, prepared: dict, timings: dict) -> EnergyGrid:
+    """Evaluate map ``m`` of the plan (``j`` of the whole scan) and wrap it in an EnergyGrid with its metadata."""
     t1 = time.perf_counter()
-    ops = plan.operations[j]
+    ops = plan.operations[m]
     int_ops = ops.integer_ops(plan.shape) if settings.symmetry else None
     ceiling = None if settings.ceiling is None else DEFAULT_CEILING_EV if settings.ceiling == "auto" else settings.ceiling
-    evaluation = MapEvaluation(j, plan.frameworks[j].structure, pot, ion, plan.shape, int_ops, plan.excluded[j], ckpt,
+    evaluation = MapEvaluation(j, plan.frameworks[m].structure, pot, ion, plan.shape, int_ops, plan.excluded[m], ckpt,
                                batch_size=settings.batch_size)
     energies, stats = evaluation.run(refine=settings.refine, ceiling_ev=ceiling, progress=progress,
                                      auto_max_ev=AUTO_CEILING_MAX_EV if settings.ceiling == "auto" else None)
@@ -204,7 +266,7 @@ def _map(j: int, plan: GridPlan, pot: Potential, ion: str, settings: ScanSetting
         raise ModelError(f"potential {name!r} returned no finite energy for map {j + 1}")
     lattice = np.asarray(plan.structure.lattice.matrix, dtype=np.float64)
     meta = {
-        "ion": ion, "model": name, **plan.frameworks[j].meta,
+        "ion": ion, "model": name, **plan.frameworks[m].meta, "n_mobile": prepared.get("n_mobile"),
         "energy": "total energy of framework + probe (eV)",
         "spacing": None if settings.shape is not None else settings.spacing,
         "spacing_ang": [float(x) for x in np.linalg.norm(lattice, axis=1) / np.asarray(plan.shape)],
@@ -221,4 +283,4 @@ def _map(j: int, plan: GridPlan, pot: Potential, ion: str, settings: ScanSetting
                     "potential_s": stats["potential_s"]},
         "ionnet_version": __version__,
     }
-    return EnergyGrid(energies, lattice, structure=plan.frameworks[j].structure, metadata=meta)
+    return EnergyGrid(energies, lattice, structure=plan.frameworks[m].structure, metadata=meta)

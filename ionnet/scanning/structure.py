@@ -1,11 +1,10 @@
-"""The structure a scan freezes: element checks, disorder, ordered approximants, relaxation.
+"""The structure a scan freezes: element checks, disorder, ordered configurations, relaxation.
 
 pymatgen (and ASE, for relaxation) are imported inside the functions.
 """
 from __future__ import annotations
 
 import logging
-import warnings
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -19,12 +18,16 @@ if TYPE_CHECKING:
 
     from ..potentials import Potential
 
-__all__ = ["MAX_ORDER_SITES", "element", "formula", "order_structure", "prepare", "relax"]
+__all__ = ["MAX_ORDER_SITES", "ORDER_TIME_LIMIT_S", "ORDER_SEED", "element", "formula", "order_configurations", "prepare", "relax"]
 
 logger = logging.getLogger(__name__)
 
-#: ``order=True`` refuses ordered approximants with more sites than this.
+#: Default ``max_sites`` of ``order=True``: the largest ordered supercell, in sites.
 MAX_ORDER_SITES = 200
+#: Wall-time budget (s) of one ordering (``order=True``).
+ORDER_TIME_LIMIT_S = 60.0
+#: Seed of the ordering's random draws (Ewald-descent restarts, random fillings, split positions).
+ORDER_SEED = 0
 
 
 def element(symbol: object, what: str = "`ion`") -> str:
@@ -83,107 +86,56 @@ def _disorder(structure: Structure, ion: str) -> tuple[list[int], list[int]]:
     return mobile, fw
 
 
-def _integral_multiple(structure: Structure, max_sites: int) -> int:
-    """Smallest number of cells in which every group of equally occupied sites holds whole atoms."""
-    groups: dict[tuple, dict[str, float]] = {}
-    for site in structure:
-        if _ordered(site):
-            continue
-        els = site_elements(site)
-        g = groups.setdefault(tuple(sorted((k, round(v, 3)) for k, v in els.items())), {})
-        for k, v in els.items():
-            g[k] = g.get(k, 0.0) + v
-    for m in range(1, max(1, max_sites // max(len(structure), 1)) + 1):
-        if all(abs(m * v - round(m * v)) < 0.05 for g in groups.values() for v in g.values()):
-            return m
-    raise StructureError(
-        f"order=True: no supercell of <= {max_sites} sites makes the occupancies of {formula(structure)} "
-        f"integral ({len(structure)} sites per cell); order the structure yourself (e.g. with supercell or enumlib)"
-    )
+def _ordering_mode(framework: str) -> str:
+    """The ordering's mode of a scan framework: ``'empty'``, else ``'occupied'`` (``'vacancy'`` is its old name)."""
+    return "empty" if framework == "empty" else "occupied"
 
 
-def _supercell_for(structure: Structure, max_sites: int) -> tuple[int, int, int]:
-    """Most isotropic diagonal supercell of the smallest volume in which the occupancies are integral."""
-    m = _integral_multiple(structure, max_sites)
-    lengths = np.asarray(structure.lattice.abc)
-    best = None
-    for a in (a for a in range(1, m + 1) if m % a == 0):
-        for b in (b for b in range(1, m // a + 1) if (m // a) % b == 0):
-            c = m // a // b
-            L = lengths * (a, b, c)
-            score = (L.max() / L.min(), a + b + c)
-            if best is None or score < best[0]:
-                best = (score, (a, b, c))
-    return best[1]  # type: ignore[index]
+def _ion_count(structure: Structure, ion: str) -> float:
+    """Σ occupancy of ``ion`` over the sites of ``structure``."""
+    return float(sum(site_elements(site).get(ion, 0.0) for site in structure))
 
 
-def _add_oxidation_states(s: Structure, original: Structure) -> bool:
-    """Decorate ``s`` with guessed oxidation states unless it has them; True when they came from the input."""
-    if all(getattr(sp, "oxi_state", None) is not None for site in s for sp in site.species):
-        return True
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        try:
-            s.add_oxidation_state_by_guess(max_sites=-1)
-        except Exception as e:  # noqa: BLE001 - pymatgen raises several types
-            raise StructureError(
-                f"order=True: cannot guess oxidation states of {formula(original)} ({e}); "
-                "give oxidation states in the CIF or order the structure yourself"
-            ) from None
-    if all((getattr(sp, "oxi_state", 0) or 0) == 0 for site in s for sp in site.species):
-        raise StructureError(
-            f"order=True: cannot guess oxidation states of {formula(original)} for the Ewald ranking; "
-            "give oxidation states in the CIF or order the structure yourself"
-        )
-    return False
+def order_configurations(structure: Structure, ion: str, framework: str, *, max_sites: int = MAX_ORDER_SITES,
+          n_configurations: int = 1, seed: int = ORDER_SEED) -> tuple[list[Structure], dict]:
+    """Ordered configurations of a partially occupied structure (:func:`ionnet.scanning.ordering.order_structure`).
 
-
-def order_structure(structure: Structure, *, max_sites: int = MAX_ORDER_SITES) -> tuple[Structure, dict]:
-    """An ordered approximant of a partially occupied structure.
-
-    The smallest diagonal supercell in which every group of equally occupied
-    sites holds an integral number of each species is ordered with pymatgen's
-    ``OrderDisorderedStructureTransformation`` (lowest Ewald energy; oxidation
-    states guessed with ``add_oxidation_state_by_guess`` unless the input has them).
+    ``framework='empty'`` removes ``ion`` before ordering (the configurations
+    hold no ``ion``); ``'occupied'`` (or its old name ``'vacancy'``) keeps it,
+    with its count set for charge balance.
 
     Returns
     -------
-    structure : pymatgen Structure (ordered, oxidation states removed)
+    configurations : list of pymatgen Structure
+        Ordered, oxidation states removed; at most ``n_configurations``.
     info : dict
-        ``supercell``, ``n_atoms``, ``ewald_energy_ev``, ``oxidation_states``.
+        The ordering's record (``OrderingResult.to_dict()``: supercell,
+        per-site ``rounding``, errors, ``oxidation_states``, notes) plus
+        ``n_mobile``: Σ occupancy of ``ion`` in the input, per ordered cell.
 
     Raises
     ------
     StructureError
-        No supercell within ``max_sites`` sites, oxidation states cannot be
-        guessed, or pymatgen cannot order it.
+        The ordering failed (too many sites, time limit, no oxidation states...).
     """
-    from pymatgen.transformations.standard_transformations import OrderDisorderedStructureTransformation
+    from .ordering import order_structure as _order
 
-    s = structure.copy()
-    scale = _supercell_for(s, max_sites)
-    if scale != (1, 1, 1):
-        s.make_supercell(list(scale))
-    from_input = _add_oxidation_states(s, structure)
-    trans = OrderDisorderedStructureTransformation(algo=OrderDisorderedStructureTransformation.ALGO_FAST)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            best = trans.apply_transformation(s, return_ranked_list=1)[0]
-    except Exception as e:  # noqa: BLE001 - pymatgen raises several types
-        raise StructureError(f"order=True: pymatgen could not order {formula(structure)}: {e}") from None
-    ordered = _strip_oxidation(best["structure"])
-    info = {
-        "supercell": list(scale),
-        "n_atoms": len(ordered),
-        "ewald_energy_ev": float(best.get("energy", float("nan"))),
-        "oxidation_states": "input" if from_input else "guess",
-    }
-    return ordered, info
+    r = _order(structure, ion, framework=_ordering_mode(framework), max_sites=max_sites,
+               n_configurations=n_configurations, seed=seed, time_limit_s=ORDER_TIME_LIMIT_S)
+    info = r.to_dict()
+    ratio = abs(float(np.linalg.det(np.asarray(r.input_matrix, dtype=float))))
+    info["n_mobile"] = round(_ion_count(structure, ion) * ratio, 6)
+    return [_strip_oxidation(c) for c in r.structures], info
 
 
-def prepare(structure: Structure, ion: str, framework: str, order: bool) -> tuple[Structure, dict | bool]:
-    """The ordered structure to scan (oxidation states removed) and the ordering record (False: none).
+def prepare(structure: Structure, ion: str, framework: str, order: bool, *, max_sites: int = MAX_ORDER_SITES,
+            n_configurations: int = 1) -> tuple[list[Structure], dict | bool]:
+    """The ordered structures to scan (oxidation states removed) and the ordering record (False: none).
+
+    One structure unless ``order`` orders a disordered input into
+    ``n_configurations`` configurations (:func:`order_configurations`).  The mobile ion is
+    looked for in the input, before ordering: in the empty mode the ordered
+    configurations hold none.
 
     Raises
     ------
@@ -200,22 +152,21 @@ def prepare(structure: Structure, ion: str, framework: str, order: bool) -> tupl
     if present == {ion}:
         raise StructureError(f"the structure contains only {ion}: there is no framework to scan")
     mobile_dis, fw_dis = _disorder(s, ion)
-    order_info: dict | bool = False
     if fw_dis and not order:
         raise StructureError(
             f"{formula(s)} is disordered on {len(fw_dis)} framework site(s) (e.g. site {fw_dis[0]}: "
             f"{s[fw_dis[0]].species}); pass order=True to build an ordered approximant"
         )
     if mobile_dis and not fw_dis and framework == "empty":
-        pass  # the partially occupied mobile-ion sites are removed anyway
-    elif (mobile_dis or fw_dis) and order:
-        s, order_info = order_structure(s)
-    elif mobile_dis and framework == "vacancy":
+        return [_strip_oxidation(s)], False  # the partially occupied mobile-ion sites are removed anyway
+    if (mobile_dis or fw_dis) and order:
+        return order_configurations(s, ion, framework, max_sites=max_sites, n_configurations=n_configurations)
+    if mobile_dis:
         raise StructureError(
-            f"{formula(s)} has partially occupied {ion} sites ({len(mobile_dis)}); framework='vacancy' needs "
+            f"{formula(s)} has partially occupied {ion} sites ({len(mobile_dis)}); framework='{framework}' needs "
             f"an ordered {ion} arrangement: use framework='empty' (removes every {ion}) or order=True"
         )
-    return _strip_oxidation(s), order_info
+    return [_strip_oxidation(s)], False
 
 
 def relax(structure: Structure, pot: Potential, *, fmax: float = 0.05, steps: int = 500) -> tuple[Structure, dict]:

@@ -7,10 +7,13 @@ import os
 from ..errors import ScreenError
 from .store import FV_CURVE_STEP_EV, read_results
 
-__all__ = ["RANK_KEYS", "rank"]
+__all__ = ["RANK_KEYS", "RANK_COLUMNS", "rank"]
 
 #: ``rank(by=...)`` choices and their sort direction (True: ascending, lower is better).
-RANK_KEYS = {"mpe": True, "e2d": True, "e3d": True, "fv": False, "xi": False, "xi_cell": False}
+RANK_KEYS = {"mpe": True, "e2d": True, "e3d": True, "fv": False, "xi": False, "xi_cell": False,
+             "ea": True, "sigma": False}
+#: The stored column of each ``by`` that is not a column of its own name.
+RANK_COLUMNS = {"sigma": "log10_sigma_300"}
 
 
 def _fv_at(row: dict, t: float) -> float | None:
@@ -25,6 +28,12 @@ def _fv_at(row: dict, t: float) -> float | None:
     if i < 0:
         return 0.0
     return curve[min(i, len(curve) - 1)]
+
+
+def _spread(row: dict, key: str) -> float | None:
+    """Standard deviation of ``key`` over the row's configurations (None for one configuration)."""
+    sp = row.get("spread") or (row.get("descriptors") or {}).get("spread") or {}
+    return sp.get(key)
 
 
 def rank(
@@ -42,9 +51,10 @@ def rank(
     Parameters
     ----------
     db : path
-    by : {'mpe', 'e2d', 'e3d', 'fv', 'xi', 'xi_cell'}
-        Percolation energies rank ascending (a missing value, i.e. never
-        percolates, goes last); free volume and Xi rank descending.
+    by : {'mpe', 'e2d', 'e3d', 'fv', 'xi', 'xi_cell', 'ea', 'sigma'}
+        Percolation energies and the transport activation energy ``ea`` rank
+        ascending (a missing value, i.e. never percolates, goes last); free
+        volume, Xi and ``sigma`` (``log10_sigma_300``) rank descending.
     fv_threshold : float, eV
         Threshold of ``by='fv'`` (exact if it was one of the screen's
         ``thresholds``, else read from the stored 0.01 eV FV curve at the
@@ -57,15 +67,30 @@ def rank(
     Returns
     -------
     list of dict
-        Each row has ``rank``, ``value`` (the ranked descriptor), ``fv``
-        (at ``fv_threshold``) and the stored columns.
+        Each row has ``rank``, ``value`` (the ranked descriptor: the mean
+        over the ordered configurations when there are several), ``value_spread``
+        (its standard deviation over them, None for one configuration),
+        ``fv`` (at ``fv_threshold``) and the stored columns.
+
+    Raises
+    ------
+    ScreenError
+        An unknown ``by``, or ``by='ea'``/``'sigma'`` on a database whose rows
+        predate the transport columns (schema 1).
     """
     if by not in RANK_KEYS:
         raise ScreenError(f"`by` must be one of {', '.join(RANK_KEYS)} (got {by!r})")
     rows = read_results(db, model=model, ion=ion, settings_hash=settings_hash, status="ok")
+    column = RANK_COLUMNS.get(by, by)
+    if by in ("ea", "sigma") and rows and not any(column in r for r in rows):
+        raise ScreenError(
+            f"the rows of {db} have no `{column}` column (written by an ionnet before the transport columns); "
+            "open it with `ionnet screen` to upgrade it, then rerun the screen into a new database to compute them"
+        )
     for r in rows:
         r["fv"] = _fv_at(r, fv_threshold)
-        r["value"] = r["fv"] if by == "fv" else r.get(by)
+        r["value"] = r["fv"] if by == "fv" else r.get(column)
+        r["value_spread"] = _spread(r, f"fv_{float(fv_threshold):g}" if by == "fv" else column)
     ascending = RANK_KEYS[by]
 
     def sort_key(r):

@@ -5,6 +5,16 @@ keyed by ``(structure_key, model, ion, settings_hash)`` with a UNIQUE
 constraint, so after a crash or SIGKILL at any moment a rerun skips every
 structure that already has a row: nothing is lost and nothing is stored twice.
 A failed row is replaced only by a later success.
+
+A structure ordered into several configurations (``order=True``,
+``n_configurations``) has one row in ``results`` holding the mean over the
+configurations (``spread`` holds their standard deviations) and one row per
+configuration in ``configurations``, written in the same transaction.
+
+Schema versions: 1 (no transport columns, no ``configurations`` table) is
+upgraded in place to 2 when a database is opened for writing (columns added,
+stored rows kept, their new columns NULL); a reader of a version-1 database
+sees NULL there.
 """
 from __future__ import annotations
 
@@ -18,9 +28,10 @@ from .._version import __version__
 from ..errors import ScreenError
 from ..settings import ScreenSettings
 
-__all__ = ["SCHEMA_VERSION", "FV_CURVE_STEP_EV", "FV_CURVE_MAX_EV", "connect", "record", "existing_status", "read_results", "model_key"]
+__all__ = ["SCHEMA_VERSION", "FV_CURVE_STEP_EV", "FV_CURVE_MAX_EV", "connect", "record", "existing_status", "read_results",
+           "read_configurations", "model_key", "schema_version"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 #: Free-volume curve stored per row: FV(t) for t = 0, 0.01, ..., 3 eV.
 FV_CURVE_STEP_EV = 0.01
 FV_CURVE_MAX_EV = 3.0
@@ -47,7 +58,14 @@ _COLUMNS = [
     "mpe", "e2d", "e3d", "fvc", "fvd", "xi", "xi_cell", "e_min", "n_sites", "n_maps", "grid_shape",
     "descriptors", "fv_curve", "grid_file", "t_scan_s", "t_analysis_s", "t_total_s", "worker",
     "ionnet_version", "created_at", "updated_at",
+    "ea", "log10_sigma_300", "n_configurations", "spread", "ordering",
 ]
+#: Columns added by schema 2 (name, SQL type): ALTER TABLE adds them to a version-1 database.
+_V2_COLUMNS = [("ea", "REAL"), ("log10_sigma_300", "REAL"), ("n_configurations", "INTEGER"), ("spread", "TEXT"),
+               ("ordering", "TEXT")]
+#: Scalar descriptors kept per configuration (beside the JSON of the whole row).
+CONFIG_COLUMNS = ["mpe", "e2d", "e3d", "fvc", "fvd", "xi", "xi_cell", "ea", "log10_sigma_300"]
+_JSON_COLUMNS = ("descriptors", "fv_curve", "settings", "grid_shape", "spread", "ordering")
 
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS results (
@@ -64,11 +82,22 @@ CREATE TABLE IF NOT EXISTS results (
     t_scan_s REAL, t_analysis_s REAL, t_total_s REAL, worker TEXT,
     ionnet_version TEXT, attempts INTEGER NOT NULL DEFAULT 1,
     created_at TEXT, updated_at TEXT,
+    ea REAL, log10_sigma_300 REAL, n_configurations INTEGER, spread TEXT, ordering TEXT,
     UNIQUE (structure_key, model, ion, settings_hash)
 );
 CREATE INDEX IF NOT EXISTS results_model_status ON results (model, ion, status);
 CREATE TABLE IF NOT EXISTS ionnet_meta (key TEXT PRIMARY KEY, value TEXT);
 INSERT OR IGNORE INTO ionnet_meta VALUES ('schema_version', '{SCHEMA_VERSION}');
+"""
+
+_CONFIG_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS configurations (
+    structure_key TEXT NOT NULL, model TEXT NOT NULL, ion TEXT NOT NULL, settings_hash TEXT NOT NULL,
+    configuration INTEGER NOT NULL,
+    {", ".join(f"{c} REAL" for c in CONFIG_COLUMNS)},
+    descriptors TEXT,
+    PRIMARY KEY (structure_key, model, ion, settings_hash, configuration)
+);
 """
 
 _UPSERT = (
@@ -94,6 +123,7 @@ def connect(db: str | os.PathLike, *, create: bool = True) -> sqlite3.Connection
         con.execute("PRAGMA busy_timeout=60000")
         if create:
             con.executescript(_SCHEMA)
+            _upgrade(con)
         else:
             ok = con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='results'").fetchone()
             if not ok:
@@ -105,6 +135,32 @@ def connect(db: str | os.PathLike, *, create: bool = True) -> sqlite3.Connection
         con.close()
         raise ScreenError(f"cannot open results database {path}: {e}") from None
     return con
+
+
+def schema_version(con: sqlite3.Connection) -> int:
+    """The schema version stored in the database (1 when the meta table has none)."""
+    try:
+        ver = con.execute("SELECT value FROM ionnet_meta WHERE key='schema_version'").fetchone()
+    except sqlite3.OperationalError:
+        return 1
+    return int(ver[0]) if ver else 1
+
+
+def _upgrade(con: sqlite3.Connection) -> None:
+    """Bring a database written by an older ionnet to :data:`SCHEMA_VERSION` (new columns NULL, rows kept)."""
+    have = {r[1] for r in con.execute("PRAGMA table_info(results)")}
+    missing = [(c, t) for c, t in _V2_COLUMNS if c not in have]
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        for c, t in missing:
+            con.execute(f"ALTER TABLE results ADD COLUMN {c} {t}")
+        con.execute(_CONFIG_SCHEMA)
+        if schema_version(con) < SCHEMA_VERSION:
+            con.execute("UPDATE ionnet_meta SET value = ? WHERE key = 'schema_version'", (str(SCHEMA_VERSION),))
+        con.execute("COMMIT")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
 
 
 def _now() -> str:
@@ -148,11 +204,19 @@ def record(con: sqlite3.Connection, row: dict, settings: ScreenSettings, setting
         "ionnet_version": __version__,
         "created_at": now,
         "updated_at": now,
+        "ea": d.get("ea"),
+        "log10_sigma_300": d.get("log10_sigma_300"),
+        "n_configurations": d.get("n_configurations"),
+        "spread": json.dumps(d["spread"]) if d.get("spread") else None,
+        "ordering": json.dumps(row["ordering"]) if row.get("ordering") else None,
     }
+    key = (row["key"], settings.model, settings.ion, settings_hash)
     for attempt in range(20):
         try:
             con.execute("BEGIN IMMEDIATE")
             con.execute(_UPSERT, [values[c] for c in _COLUMNS])
+            if row["status"] == "ok":
+                _record_configurations(con, key, row.get("configurations") or [])
             con.execute("COMMIT")
             return
         except sqlite3.OperationalError as e:  # database locked by another writer: wait and retry
@@ -164,6 +228,16 @@ def record(con: sqlite3.Connection, row: dict, settings: ScreenSettings, setting
                 raise
             time.sleep(0.1 * (attempt + 1))
     raise ScreenError(f"results database stayed locked; could not store {row['structure_id']}")
+
+
+def _record_configurations(con: sqlite3.Connection, key: tuple, configs: list[dict]) -> None:
+    """Replace the per-configuration rows of one result (inside the caller's transaction)."""
+    con.execute("DELETE FROM configurations WHERE structure_key = ? AND model = ? AND ion = ? AND settings_hash = ?",
+                key)
+    cols = ["structure_key", "model", "ion", "settings_hash", "configuration", *CONFIG_COLUMNS, "descriptors"]
+    sql = f"INSERT INTO configurations ({', '.join(cols)}) VALUES ({', '.join('?' * len(cols))})"
+    for k, d in enumerate(configs):
+        con.execute(sql, [*key, k, *[d.get(c) for c in CONFIG_COLUMNS], json.dumps(d)])
 
 
 def existing_status(con: sqlite3.Connection, settings: ScreenSettings, settings_hash: str) -> dict[str, str]:
@@ -208,7 +282,26 @@ def read_results(
     finally:
         con.close()
     for r in rows:
-        for k in ("descriptors", "fv_curve", "settings", "grid_shape"):
+        for k in _JSON_COLUMNS:
             if r.get(k):
                 r[k] = json.loads(r[k])
     return rows
+
+
+def read_configurations(db: str | os.PathLike, structure_key: str, *, model: str, ion: str,
+                        settings_hash: str) -> list[dict]:
+    """The per-configuration descriptor rows of one result, by configuration index (empty for schema 1).
+
+    Each dict is the configuration's ``descriptor_row`` (the JSON), with ``configuration``.
+    """
+    con = connect(db, create=False)
+    try:
+        has = con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='configurations'").fetchone()
+        if not has:
+            return []
+        cur = con.execute(
+            "SELECT configuration, descriptors FROM configurations WHERE structure_key = ? AND model = ? AND ion = ? "
+            "AND settings_hash = ? ORDER BY configuration", (structure_key, model_key(model), ion, settings_hash))
+        return [{**json.loads(d), "configuration": int(k)} for k, d in cur.fetchall()]
+    finally:
+        con.close()

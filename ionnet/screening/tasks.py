@@ -117,8 +117,9 @@ def scan_task(path: str, settings: dict) -> ScanResult:
     """The default task: ``ionnet.scan`` of one structure file with the screen settings.
 
     The potential is loaded once per process and reused for every structure;
-    a back end with a ``for_structure`` hook adapts itself to each input (BVSE
-    in the empty framework takes the charges of the whole structure).
+    ``ionnet.scan`` adapts a back end with a ``for_structure`` hook to each
+    input (BVSE in the empty framework takes the charges of the whole
+    structure, or those the ordering used).
 
     Parameters
     ----------
@@ -137,10 +138,7 @@ def scan_task(path: str, settings: dict) -> ScanResult:
 
     s = ScanSettings.from_dict(settings)
     structure = read_structure(path)
-    pot = load_potential(s.model, s.device)
-    adapt = getattr(pot, "for_structure", None)
-    if callable(adapt):
-        pot = adapt(structure, ion=s.ion, framework=s.framework)
+    pot = load_potential(s.model, s.device)  # scan() adapts it to the structure (its for_structure hook)
     grids = scan(structure, model=pot, settings=s, progress=False)
     for g in grids:
         g.metadata["formula"] = structure.composition.reduced_formula
@@ -219,14 +217,47 @@ def _describe(e: BaseException, alarm: _Alarm) -> tuple[str, str]:
     return type(e).__name__, msg
 
 
+def _transport(result: Percolation) -> dict:
+    """``ea``, ``log10_sigma_300`` (see :func:`ionnet.descriptors.transport_descriptors`); never loses a row."""
+    from ..descriptors import transport_descriptors
+
+    try:
+        return transport_descriptors(result)
+    except TaskTimeout:
+        raise
+    except Exception as e:  # noqa: BLE001 - transport is one column among many; the error is kept in the row
+        logger.warning("transport failed: %s", e)
+        return {"ea": None, "log10_sigma_300": None, "transport_error": f"{type(e).__name__}: {e}"}
+
+
 def _analyse(out: dict, spec: dict, grids: ScanResult) -> None:
+    """Descriptors of each ordered configuration, then their mean and spread (:mod:`.aggregate`)."""
     from ..analysis import analyze
     from ..descriptors import descriptor_row
+    from ..scanning import split_configurations
+    from .aggregate import combine, mean_curve
 
-    result = analyze(grids, connectivity=int(spec["settings"].get("connectivity", DEFAULT_CONNECTIVITY)))
-    out["descriptors"] = descriptor_row(result, thresholds=spec.get("thresholds") or DEFAULT_THRESHOLDS)
-    out["fv_curve"] = _fv_curve(result)
+    rows, curves = [], []
+    for maps in split_configurations(grids):
+        result = analyze(maps, connectivity=int(spec["settings"].get("connectivity", DEFAULT_CONNECTIVITY)))
+        row = descriptor_row(result, thresholds=spec.get("thresholds") or DEFAULT_THRESHOLDS)
+        row.update(_transport(result))
+        rows.append(row)
+        curves.append(_fv_curve(result))
+    out["descriptors"] = combine(rows)
+    out["configurations"] = rows if len(rows) > 1 else []
+    out["fv_curve"] = mean_curve(curves)
     out["formula"] = _formula(grids, spec["path"])
+    order = (grids[0].metadata or {}).get("order")
+    out["ordering"] = _ordering_summary(order) if order else None
+
+
+def _ordering_summary(order: dict) -> dict:
+    """The ordering record a screening row keeps (the per-site rounding included)."""
+    keys = ("framework", "method", "scaling", "n_atoms", "n_configurations", "max_site_error", "composition_error",
+            "charge", "oxidation_states", "oxidation_source", "energies_ev", "supercell_matrix", "base_cell",
+            "composition_target", "composition_realised", "rounding", "notes", "time_s", "n_mobile")
+    return {k: order.get(k) for k in keys if k in order}
 
 
 def run_one(spec: dict) -> dict:
@@ -257,6 +288,7 @@ def run_one(spec: dict) -> dict:
     out: dict[str, Any] = {
         "key": spec["key"], "structure_id": spec["structure_id"], "path": spec["path"], "status": "failed",
         "error": None, "error_type": None, "descriptors": None, "fv_curve": None, "formula": None,
+        "configurations": [], "ordering": None,
         "grid_file": None, "t_scan_s": None, "t_analysis_s": None, "t_total_s": None,
         "worker": f"{socket.gethostname()}:{os.getpid()}", "fatal": False,
     }
