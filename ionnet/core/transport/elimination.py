@@ -307,7 +307,10 @@ def _dense_row(sg, s0, s1, s2, pn, pg, p0, p1, p2, kk, a, o, nd, acc):
     acc[2] += c2
     acc[3] += c3
     acc[4] += c4
+    acc[5] += c5
 
+
+# ----------------------------------------------------------------------------- public
 def exact_diffusion(
     net: Network, log_w: np.ndarray, lattice: np.ndarray, frac_coords: np.ndarray | None = None
 ) -> np.ndarray:

@@ -56,6 +56,7 @@ def _kmc_walk(indptr, target, cum_rate, hop_cart, start, t_check, seed, max_hops
         hops[w] = nh
     return out, hops
 
+
 def _hop_table(n_sites, edges, images, log_w, log_pi, frac, lattice):
     """Both directions of every edge grouped by departure site (CSR).
 
