@@ -845,7 +845,7 @@ def transport(
     >>> from ionnet.io import example_grid
     >>> r = ionnet.transport(example_grid("LiFePO4_bvse"), [300, 600, 1000])
     >>> r.dimensionality(300), round(r.ea, 2)
-    (1, 0.5)
+    (1, 0.42)
     """
     T = np.atleast_1d(np.asarray(temperatures, dtype=np.float64)).ravel()
     if T.size == 0 or not np.all(np.isfinite(T)) or np.any(T <= 0):

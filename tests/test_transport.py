@@ -371,7 +371,7 @@ def test_lifepo4_diffuses_along_b(lfp_T, lfp):
     # Nernst–Einstein by hand at 300 K
     k = 0
     assert r.sigma[k] == pytest.approx(r.carrier_density * E_CHARGE ** 2 * r.D_mean[k] / (KB_J * 300.0), rel=1e-12)
-    assert 1e-8 < r.sigma[0] < 1e-5  # dilute frozen-framework BVSE estimate: above the measured 1e-9..1e-8
+    assert 1e-8 < r.sigma[0] < 1e-4  # dilute frozen-framework BVSE estimate: above the measured 1e-9..1e-8
 
 
 def test_low_temperature_ea_tends_to_the_percolation_threshold(lfp):
@@ -630,6 +630,6 @@ def test_connectivity_26_site_graph(tmp_path):
     g = transport(a, [300, 600, 1000], rates="grid")
     assert list(r.dimensionality()) == [1, 1, 1] and list(g.dimensionality()) == [1, 1, 1]
     assert r.percolation_energy[1] == pytest.approx(a.percolation_energy_any[1])
-    assert abs(r.ea - a.mpe) < 0.01 and abs(g.ea - r.ea) < 0.02
+    assert abs(r.ea - a.mpe) < 0.01 and abs(g.ea - r.ea) < 0.03
     p = r.percolation_path(n_images=5)
     assert p.energies.max() == pytest.approx(r.percolation_energy[1]) and [abs(x) for x in p.image] == [0, 1, 0]
