@@ -33,6 +33,14 @@ def _grow(a, size):
 
 
 @njit(cache=True, inline="always")
+def _append(a, size, x):
+    """``a`` (grown if needed) with ``a[size] = x``."""
+    a = _grow(a, size)
+    a[size] = x
+    return a
+
+
+@njit(cache=True, inline="always")
 def _new_slot(slot, slot_lo, slot_hi, nslots, deg, a, b):
     """Give the site pair ``a < b`` the slot number ``nslots``; returns the (grown) slot end lists."""
     slot[a, b] = nslots
@@ -103,9 +111,8 @@ def _min_degree_order(n, ei, ej):
         cnt = _remaining(k, n, slot, elim, buf)
         count[step] = cnt
         for p in range(cnt):
-            nb_node = _grow(nb_node, n_nb)
-            nb_node[n_nb] = buf[p]
-            n_nb += 1
+            nb_node = _append(nb_node, n_nb + p, buf[p])
+        n_nb += cnt
         nb_ptr[step + 1] = n_nb
         for p in range(cnt):
             a = buf[p]
@@ -143,11 +150,9 @@ def _fill_lists(n, ei, ej, n_sparse):
     for k in range(n_sparse):
         cnt = _remaining(k, n, slot, elim, buf)
         for p in range(cnt):
-            nb_node = _grow(nb_node, n_nb)
-            nb_slot = _grow(nb_slot, n_nb)
-            nb_node[n_nb] = buf[p]
-            nb_slot[n_nb] = slot[k, buf[p]]
-            n_nb += 1
+            nb_node = _append(nb_node, n_nb + p, buf[p])
+            nb_slot = _append(nb_slot, n_nb + p, slot[k, buf[p]])
+        n_nb += cnt
         nb_ptr[k + 1] = n_nb
         for p in range(cnt):
             a = buf[p]
@@ -158,8 +163,7 @@ def _fill_lists(n, ei, ej, n_sparse):
                     s = nslots
                     slot_lo, slot_hi = _new_slot(slot, slot_lo, slot_hi, nslots, deg, a, b)
                     nslots += 1
-                pair_slot = _grow(pair_slot, n_pair)
-                pair_slot[n_pair] = s
+                pair_slot = _append(pair_slot, n_pair, s)
                 n_pair += 1
         elim[k] = True
     nb_ptr[n_sparse + 1:] = n_nb
