@@ -7,7 +7,6 @@ solve, the LiFePO4 physics, the CLI and NEB output read back by pymatgen and ASE
 """
 from __future__ import annotations
 
-import doctest
 import importlib
 import json
 import math
@@ -616,10 +615,13 @@ def test_import_ionnet_stays_light():
 
 
 @pytest.mark.parametrize("name", ["ionnet.core.transport", "ionnet.diffusion"])
-def test_doctests(name):
-    failures, _ = doctest.testmod(importlib.import_module(name),
-                                  optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
-    assert failures == 0
+def test_packages_export_their_public_names(name):
+    # the split packages keep the old module's API (their examples run in tests/test_doctests.py)
+    mod = importlib.import_module(name)
+    assert all(callable(getattr(mod, n)) or isinstance(getattr(mod, n), float) for n in mod.__all__)
+    assert ionnet.transport is ionnet.diffusion.transport
+    assert callable(ionnet.diffusion.IonPath.write_neb) and ionnet.diffusion.TransportResult.__module__.startswith(
+        "ionnet.diffusion")
 
 
 def test_connectivity_26_site_graph(tmp_path):

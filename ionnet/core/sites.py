@@ -8,15 +8,21 @@ energy minus its minimum) is below ``min_depth`` (persistence filtering of
 grid noise).  Then every grid edge joining two different basins (or a basin to
 a periodic image of itself) is a candidate saddle; the lowest one per
 ``(site_i, site_j, image)`` is kept.
+
+:func:`basin_images` (each node's cell relative to its basin's minimum) and
+:func:`basin_crossings` (the grid steps between basins) are the two passes the
+site graph is built from; :mod:`ionnet.core.transport` reuses them to follow
+the ion through the grid, so its crossings carry the site graph's images.
 """
 from __future__ import annotations
 
 import numpy as np
 from numba import njit
 
+from .periodic import grow_rows, neighbour
 from .sweep import stencil
 
-__all__ = ["basins", "site_graph_arrays"]
+__all__ = ["basins", "site_graph_arrays", "basin_images", "basin_crossings"]
 
 
 @njit(cache=True)
@@ -29,34 +35,6 @@ def _root(x, parent):
         parent[x] = r
         x = nx
     return r
-
-
-@njit(cache=True)
-def _wrap(i, n):
-    """Index ``i`` folded into ``0..n-1`` (one step at most) and the cell offset it crossed."""
-    if i < 0:
-        return i + n, -1
-    if i >= n:
-        return i - n, 1
-    return i, 0
-
-
-@njit(cache=True)
-def _grow(a, cap):
-    """A copy of ``a`` with room for ``cap`` rows."""
-    out = np.empty((cap,) + a.shape[1:], dtype=a.dtype)
-    out[: a.shape[0]] = a
-    return out
-
-
-@njit(cache=True)
-def _neighbour(v, s, shape, steps):
-    nb = shape[1]
-    nc = shape[2]
-    i, s0 = _wrap(v // (nb * nc) + steps[s, 0], shape[0])
-    j, s1 = _wrap((v // nc) % nb + steps[s, 1], nb)
-    k, s2 = _wrap(v % nc + steps[s, 2], nc)
-    return (i * nb + j) * nc + k, s0, s1, s2
 
 
 @njit(cache=True)
@@ -73,7 +51,7 @@ def _flood(energies, shape, order, n_active, steps, min_depth):
         ev = energies[v]
         best = -1
         for s in range(nsteps):
-            u, s0, s1, s2 = _neighbour(v, s, shape, steps)
+            u, s0, s1, s2 = neighbour(v, s, shape, steps)
             if active[u] and (best < 0 or energies[u] < energies[best]):
                 best = u
         active[v] = True
@@ -84,7 +62,7 @@ def _flood(energies, shape, order, n_active, steps, min_depth):
         comp[v] = _root(best, comp)  # v joins its basin's component first, so label[v] is on v's side
         rv = _root(v, comp)
         for s in range(nsteps):
-            u, s0, s1, s2 = _neighbour(v, s, shape, steps)
+            u, s0, s1, s2 = neighbour(v, s, shape, steps)
             if not active[u] or u == v:
                 continue
             ru = _root(u, comp)
@@ -121,19 +99,19 @@ def _flood(energies, shape, order, n_active, steps, min_depth):
 
 
 @njit(cache=True)
-def _images(label, shape, steps):
-    """Periodic image of each node relative to its basin's minimum (BFS inside each basin)."""
+def _basin_images(label, is_root, shape, steps):
+    """Periodic image of each node relative to its basin's root (BFS inside each basin, roots first)."""
     n = label.shape[0]
     nsteps = steps.shape[0]
     img = np.zeros((n, 3), dtype=np.int64)
     seen = np.zeros(n, dtype=np.bool_)
     queue = np.empty(n, dtype=np.int64)
-    # start from basin minima first (label[v] == v), then any leftover piece
+    # start from the roots (basin minima) first, then any leftover piece
     for pass_ in range(2):
         for start in range(n):
             if seen[start] or label[start] < 0:
                 continue
-            if pass_ == 0 and label[start] != start:
+            if pass_ == 0 and not is_root[start]:
                 continue
             seen[start] = True
             head = 0
@@ -144,7 +122,7 @@ def _images(label, shape, steps):
                 x = queue[head]
                 head += 1
                 for s in range(nsteps):
-                    y, s0, s1, s2 = _neighbour(x, s, shape, steps)
+                    y, s0, s1, s2 = neighbour(x, s, shape, steps)
                     if seen[y] or label[y] != label[x]:
                         continue
                     seen[y] = True
@@ -157,21 +135,21 @@ def _images(label, shape, steps):
 
 
 @njit(cache=True)
-def _saddle_candidates(energies, label, img, shape, steps):
+def _crossings(label, img, shape, steps):
+    """Grid steps ``x -> y`` between two basins (or a basin and its own image) and the image they cross."""
     n = label.shape[0]
     nsteps = steps.shape[0]
     cap = 1024
-    out_a = np.empty(cap, dtype=np.int64)
-    out_b = np.empty(cap, dtype=np.int64)
+    out_x = np.empty(cap, dtype=np.int64)
+    out_y = np.empty(cap, dtype=np.int64)
+    out_s = np.empty(cap, dtype=np.int64)
     out_img = np.empty((cap, 3), dtype=np.int64)
-    out_w = np.empty(cap, dtype=np.float64)
-    out_node = np.empty(cap, dtype=np.int64)
     m = 0
     for x in range(n):
         if label[x] < 0:
             continue
         for s in range(nsteps):
-            y, s0, s1, s2 = _neighbour(x, s, shape, steps)
+            y, s0, s1, s2 = neighbour(x, s, shape, steps)
             if label[y] < 0:
                 continue
             i0 = img[x, 0] + s0 - img[y, 0]
@@ -181,21 +159,68 @@ def _saddle_candidates(energies, label, img, shape, steps):
                 continue
             if m == cap:
                 cap *= 2
-                out_a, out_b, out_img = _grow(out_a, cap), _grow(out_b, cap), _grow(out_img, cap)
-                out_w, out_node = _grow(out_w, cap), _grow(out_node, cap)
-            out_a[m] = label[x]
-            out_b[m] = label[y]
+                out_x, out_y, out_s, out_img = (grow_rows(out_x, cap), grow_rows(out_y, cap), grow_rows(out_s, cap),
+                                                grow_rows(out_img, cap))
+            out_x[m] = x
+            out_y[m] = y
+            out_s[m] = s
             out_img[m, 0] = i0
             out_img[m, 1] = i1
             out_img[m, 2] = i2
-            if energies[x] >= energies[y]:
-                out_w[m] = energies[x]
-                out_node[m] = x
-            else:
-                out_w[m] = energies[y]
-                out_node[m] = y
             m += 1
-    return out_a[:m], out_b[:m], out_img[:m], out_w[:m], out_node[:m]
+    return out_x[:m], out_y[:m], out_s[:m], out_img[:m]
+
+
+def basin_images(site_label: np.ndarray, site_nodes: np.ndarray, steps: np.ndarray) -> np.ndarray:
+    """Periodic image of every node relative to its site's minimum node.
+
+    The breadth-first search that gives the site graph its ``images`` (roots
+    first, in node order; the stencil's order), so crossing images match them.
+
+    Parameters
+    ----------
+    site_label : (na, nb, nc) int
+        Site number of each node, -1 for forbidden nodes.
+    site_nodes : (S,) int
+        Flat index of each site's minimum node.
+    steps : (K, 3) int
+        The stencil (``ionnet.core.sweep.stencil(connectivity)``).
+
+    Returns
+    -------
+    (N, 3) ndarray of int
+    """
+    shape = np.asarray(site_label.shape, dtype=np.int64)
+    lab = np.ascontiguousarray(site_label, dtype=np.int64).ravel()
+    is_root = np.zeros(lab.size, dtype=np.bool_)
+    is_root[np.asarray(site_nodes, dtype=np.int64)] = True
+    return _basin_images(lab, is_root, shape, np.ascontiguousarray(steps, dtype=np.int64))
+
+
+def basin_crossings(site_label: np.ndarray, img: np.ndarray, steps: np.ndarray):
+    """Every grid step from one site's basin into another site's (or its own image's).
+
+    Parameters
+    ----------
+    site_label : (na, nb, nc) int
+        Site (or basin) label of each node, -1 for forbidden nodes.
+    img : (N, 3) int
+        :func:`basin_images`.
+    steps : (K, 3) int
+        The stencil.
+
+    Returns
+    -------
+    x, y : (C,) int
+        Flat node indices, ``x`` in site ``label[x]``, ``y`` in ``label[y]``.
+    step : (C,) int
+        Index into ``steps``.
+    image : (C, 3) int
+        Image of ``label[y]``'s cell reached from ``label[x]``'s (the site graph's convention).
+    """
+    shape = np.asarray(site_label.shape, dtype=np.int64)
+    lab = np.ascontiguousarray(site_label, dtype=np.int64).ravel()
+    return _crossings(lab, np.ascontiguousarray(img, dtype=np.int64), shape, np.ascontiguousarray(steps, dtype=np.int64))
 
 
 def basins(energies: np.ndarray, *, connectivity: int = 6, min_depth: float = 0.0) -> np.ndarray:
@@ -231,8 +256,13 @@ def site_graph_arrays(energies: np.ndarray, *, connectivity: int = 6, min_depth:
     shape = np.asarray(e.shape, dtype=np.int64)
     steps = stencil(connectivity)
     label = basins(e, connectivity=connectivity, min_depth=min_depth).ravel()
-    img = _images(label, shape, steps)
-    a, b, im, w, node = _saddle_candidates(e.ravel(), label, img, shape, steps)
+    img = _basin_images(label, label == np.arange(label.size), shape, steps)
+    x, y, _, im = _crossings(label, img, shape, steps)
+    a, b = label[x], label[y]
+    ex, ey = e.ravel()[x], e.ravel()[y]
+    higher = ex >= ey  # the saddle of a step is its higher node
+    w = np.where(higher, ex, ey)
+    node = np.where(higher, x, y)
     site_nodes = np.unique(label[label >= 0])
     # renumber sites by increasing energy
     site_nodes = site_nodes[np.argsort(e.ravel()[site_nodes], kind="stable")]

@@ -23,6 +23,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from .periodic import add_winding, uf_find
+
 __all__ = ["stencil", "sweep"]
 
 
@@ -40,78 +42,6 @@ def stencil(connectivity: int) -> np.ndarray:
     if connectivity == 26:
         return d
     raise ValueError(f"`connectivity` must be 6, 18 or 26 (got {connectivity!r})")
-
-
-@njit(cache=True)
-def _find(x, po):
-    """Root of ``x`` and the periodic image of ``x`` relative to it; compresses the path.
-
-    ``po[y] = (parent, offset_a, offset_b, offset_c)``: parent and offset share one
-    16-byte row, so each step of the walk touches one cache line.
-    """
-    # first pass: locate the root and the offset of x relative to it
-    r = x
-    o0 = 0
-    o1 = 0
-    o2 = 0
-    while po[r, 0] != r:
-        o0 += po[r, 1]
-        o1 += po[r, 2]
-        o2 += po[r, 3]
-        r = po[r, 0]
-    # second pass: path compression, rewriting each offset to point at the root
-    y = x
-    c0 = o0
-    c1 = o1
-    c2 = o2
-    while po[y, 0] != r and po[y, 0] != y:
-        nxt = po[y, 0]
-        n0 = c0 - po[y, 1]
-        n1 = c1 - po[y, 2]
-        n2 = c2 - po[y, 3]
-        po[y, 0] = r
-        po[y, 1] = c0
-        po[y, 2] = c1
-        po[y, 3] = c2
-        c0 = n0
-        c1 = n1
-        c2 = n2
-        y = nxt
-    return r, o0, o1, o2
-
-
-@njit(cache=True)
-def _add_to_basis(root, w0, w1, w2, basis, rank):
-    """Insert winding vector w into the basis of ``root`` if independent. Returns True if rank grew."""
-    if w0 == 0 and w1 == 0 and w2 == 0:
-        return False
-    rk = rank[root]
-    if rk >= 3:
-        return False
-    if rk == 1:
-        b0 = basis[root, 0, 0]
-        b1 = basis[root, 0, 1]
-        b2 = basis[root, 0, 2]
-        # independent iff cross(b, w) != 0
-        if b1 * w2 - b2 * w1 == 0 and b2 * w0 - b0 * w2 == 0 and b0 * w1 - b1 * w0 == 0:
-            return False
-    elif rk == 2:
-        a0 = basis[root, 0, 0]
-        a1 = basis[root, 0, 1]
-        a2 = basis[root, 0, 2]
-        b0 = basis[root, 1, 0]
-        b1 = basis[root, 1, 1]
-        b2 = basis[root, 1, 2]
-        n0 = a1 * b2 - a2 * b1
-        n1 = a2 * b0 - a0 * b2
-        n2 = a0 * b1 - a1 * b0
-        if n0 * w0 + n1 * w1 + n2 * w2 == 0:
-            return False
-    basis[root, rk, 0] = w0
-    basis[root, rk, 1] = w1
-    basis[root, rk, 2] = w2
-    rank[root] = rk + 1
-    return True
 
 
 @njit(cache=True)
@@ -216,13 +146,13 @@ def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted):
             if not active[u]:
                 continue
             # v sits in cell cv relative to its root rv; its neighbour u is then in cell cv + s
-            ru, cu0, cu1, cu2 = _find(u, po)
+            ru, cu0, cu1, cu2 = uf_find(u, po)
             w0 = cv0 + s0 - cu0
             w1 = cv1 + s1 - cu1
             w2 = cv2 + s2 - cu2
             if rv == ru:
                 # closing a cycle: a non-zero winding vector means wrapping around the cell
-                if not _add_to_basis(rv, w0, w1, w2, basis, rank):
+                if not add_winding(rv, w0, w1, w2, basis, rank):
                     continue
                 root = rv
             else:
@@ -262,7 +192,7 @@ def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted):
                 if src_small:
                     src[big] = 1
                 for q in range(rank_small):
-                    _add_to_basis(big, basis[small, q, 0], basis[small, q, 1], basis[small, q, 2], basis, rank)
+                    add_winding(big, basis[small, q, 0], basis[small, q, 1], basis[small, q, 2], basis, rank)
                 if small == rv:  # v's tree moved under ru: shift v's image accordingly
                     cv0 += o0
                     cv1 += o1

@@ -1,7 +1,6 @@
 """The entry point :func:`order_structure`: sites, rounding, supercell, configurations, report."""
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -20,18 +19,9 @@ __all__ = ["order_structure"]
 
 
 def order_structure(
-    structure: Any,
-    ion: str = "Li",
-    *,
-    framework: str = "empty",
-    max_sites: int = 200,
-    n_configurations: int = 1,
-    seed: int | np.random.Generator | None = 0,
-    time_limit_s: float = 60.0,
-    method: str = "auto",
-    oxidation_states: dict | None = None,
-    split_distance_ang: float = 1.0,
-    symprec: float = 0.1,
+    structure: Any, ion: str = "Li", *, framework: str = "empty", max_sites: int = 200, n_configurations: int = 1,
+    seed: int | np.random.Generator | None = 0, time_limit_s: float = 60.0, method: str = "auto",
+    oxidation_states: dict | None = None, split_distance_ang: float = 1.0, symprec: float = 0.1,
 ) -> OrderingResult:
     """Ordered supercells of a partially occupied structure.
 
@@ -41,39 +31,25 @@ def order_structure(
     ion : str
         The mobile ion (``'Li'``, ``'Na'``...).
     framework : {'empty', 'occupied'}
-        ``'empty'``: every ``ion`` is removed first, so its own partial
-        occupancy never limits the supercell; a site shared between ``ion``
-        and a framework element keeps only the framework part.
-        ``'occupied'``: ``ion`` is kept, and its count is set so that the
-        rounding does not change the net charge (exact charge balance for a
-        charge-balanced input).
-    max_sites : int
-        Largest supercell, in sites (after ``ion`` removal in the empty mode
-        and split-site merging).  Every site counts, occupied or not.
-    n_configurations : int
-        How many distinct orderings to return.
+        ``'empty'``: every ``ion`` is removed first (its own partial occupancy never limits the supercell; a
+        site shared with a framework element keeps the framework part).  ``'occupied'``: ``ion`` is kept, its
+        count set so that the rounding keeps the net charge (exact balance for a charge-balanced input).
+    max_sites, n_configurations : int
+        Largest supercell, in sites (every site, occupied or not, after ``ion`` removal in the empty
+        mode and split-site merging); how many distinct orderings to return.
     seed : int, numpy Generator or None
-        Random draws (random fillings, descent restarts, which position of a
-        split site is used).  The same seed gives the same configurations.
+        Random fillings, descent restarts, which position of a split site is used (same seed, same result).
     time_limit_s : float
-        Wall-time budget (s).  The Ewald search stops early and returns what
-        it has when the budget runs out; earlier steps raise.
+        Wall-time budget (s): the Ewald search returns what it has when it runs out; earlier steps raise.
     method : {'auto', 'ewald', 'random'}
-        ``'ewald'``: the fillings with the lowest Ewald energy (exact with
-        pymatgen for at most ``PYMATGEN_MAX_ORDERINGS`` orderings, else a
-        steepest-descent swap search with restarts).  ``'random'``: uniform
-        random fillings.  ``'auto'``: ``'ewald'`` when oxidation states are
-        known or can be guessed, else ``'random'``.
+        ``'ewald'``: the lowest Ewald energies (exact with pymatgen up to ``PYMATGEN_MAX_ORDERINGS`` orderings,
+        else a swap descent with restarts); ``'random'``: uniform; ``'auto'``: ``'ewald'`` if states are known.
     oxidation_states : dict of str to float, optional
-        Element -> oxidation state.  Default: from the input species when
-        they carry them, else :func:`guess_oxidation_states`.
-    split_distance_ang : float
-        Partially occupied positions closer than this (Å) hold at most one
-        atom between them (split sites).  Two different elements are exempt
-        when they are farther apart than 0.75 x the sum of their covalent
-        radii (an O-H bond of a partially occupied water molecule).
-    symprec : float
-        Symmetry tolerance (Å) for the primitive cell and the orbits.
+        Element -> oxidation state (default: the input's species, else :func:`guess_oxidation_states`).
+    split_distance_ang, symprec : float, Å
+        Partially occupied positions closer than ``split_distance_ang`` hold at most one atom (split
+        sites; two elements farther apart than 0.75 x their covalent radii are exempt, e.g. an O-H bond
+        of a partial water molecule).  ``symprec``: symmetry tolerance of the primitive cell and orbits.
 
     Returns
     -------
@@ -82,21 +58,16 @@ def order_structure(
     Raises
     ------
     StructureError
-        Unreadable input, no ``ion`` in it, a primitive cell larger than
-        ``max_sites``, no oxidation states where they are needed
-        (``framework='occupied'`` or ``method='ewald'``), or ``time_limit_s``
-        spent before a first configuration.
+        Unreadable input, no ``ion``, a primitive cell above ``max_sites``, no oxidation states where
+        needed (``'occupied'`` or ``'ewald'``), or ``time_limit_s`` spent before a first configuration.
     ValueError
         A bad option (also a :class:`StructureError` for ``ion``).
 
     Notes
     -----
-    Rounding: each orbit of ``m`` sites per base cell holds ``m * d`` sites in
-    a supercell of ``d`` base cells; the expected counts ``m * d * x`` (and
-    the vacancies) are rounded by :func:`round_counts`.  The size ``d`` (at
-    most ``max_sites // sites per base cell``) minimises the rounding error:
-    the misplaced atoms per base cell summed over orbits plus the deviation of
-    the element totals; ties go to the smaller cell.
+    An orbit of ``m`` sites per base cell holds ``m * d`` sites in ``d`` base cells (expected counts ``m d x``
+    rounded by :func:`round_counts`); ``d <= max_sites // sites per base cell`` minimises the misplaced atoms
+    per base cell summed over orbits plus the deviation of the element totals (ties: the smaller cell).
 
     Examples
     --------
@@ -121,14 +92,40 @@ def order_structure(
     oxi, oxi_source = _oxidation(rows, ion, oxidation_states, oxi_input)
     deadline.check("oxidation states")
     rows = _framework_rows(rows, ion, framework, oxi, method, formula)
-    use_ewald = method == "ewald" or (method == "auto" and oxi is not None
-                                      and any(abs(oxi.get(e, 0.0)) > 0 for _, occ, _ in rows for e in occ))
     common = dict(ion=ion, framework=framework, oxidation_states=oxi, oxidation_source=oxi_source,
                   seed=seed_record(seed))
     if is_ordered(rows):
         return _as_given(s.lattice, rows, notes, deadline, **common)
+    return _order(s.lattice, rows, formula, method, max_sites, n_configurations, split_distance_ang, symprec,
+                  rng, deadline, notes, **common)
+
+
+def _order(lattice_in, rows, formula: str, method: str, max_sites: int, n_configurations: int,
+           split_distance_ang: float, symprec: float, rng, deadline: Deadline, notes: list[str],
+           **common: Any) -> OrderingResult:
+    """Sites and orbits, rounding, supercell, configurations (Ewald-ranked if the method asks), result."""
+    ion, framework, oxi = common["ion"], common["framework"], common["oxidation_states"]
+    use_ewald = method == "ewald" or (method == "auto" and oxi is not None
+                                      and any(abs(oxi.get(e, 0.0)) > 0 for _, occ, _ in rows for e in occ))
     # 1. sites: base cell, split sites, orbits
-    lattice, brows, base = base_cell(s.lattice, rows, symprec)
+    lattice, vs, groups, base = _base_sites(lattice_in, rows, formula, max_sites, split_distance_ang, symprec,
+                                            deadline, notes)
+    species = sorted({e for g in groups for e in g.target}, key=lambda e: (e != ion, e))
+    # 2. rounding, 3. supercell, 4. configurations
+    d, counts, _ = _best_scaling(groups, species, ion, framework, oxi, max_sites // len(vs), deadline, notes)
+    cell = _supercell(lattice, vs, groups, d)
+    deadline.check("supercell")
+    fills, energies, how = _fill(cell, counts, species, oxi if use_ewald else None, n_configurations, rng,
+                                 deadline, notes)
+    structures = tuple(build(cell, f, species, rng) for f in fills)
+    return _result(structures, cell, base, lattice_in, groups, species, counts, how, energies, notes, deadline,
+                   **common)
+
+
+def _base_sites(lattice, rows, formula: str, max_sites: int, split_distance_ang: float, symprec: float,
+                deadline: Deadline, notes: list[str]):
+    """The base cell's lattice, its (virtual, split-merged) sites, their orbit groups and the cell's name."""
+    lattice, brows, base = base_cell(lattice, rows, symprec)
     orbit_of_row, sym_how = orbits(lattice, brows, symprec)
     if sym_how != "spglib":
         notes.append("symmetry not found: sites grouped by equal occupancy")
@@ -139,16 +136,7 @@ def order_structure(
         raise StructureError(
             f"{formula}: the {base} cell already has {len(vs)} sites > max_sites = {max_sites}; raise max_sites"
         )
-    species = sorted({e for g in groups for e in g.target}, key=lambda e: (e != ion, e))
-    # 2. rounding, 3. supercell, 4. configurations
-    d, counts, _ = _best_scaling(groups, species, ion, framework, oxi, max_sites // len(vs), deadline, notes)
-    cell = _supercell(lattice, vs, groups, d)
-    deadline.check("supercell")
-    fills, energies, how = _fill(cell, counts, species, oxi if use_ewald else None, n_configurations, rng,
-                                 deadline, notes)
-    structures = tuple(build(cell, f, species, rng) for f in fills)
-    return _result(structures, cell, base, s.lattice, groups, species, counts, how, energies, notes, deadline,
-                   **common)
+    return lattice, vs, groups, base
 
 
 def _check_options(framework, method, max_sites, n_configurations, time_limit_s, split_distance_ang,

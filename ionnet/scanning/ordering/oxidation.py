@@ -30,6 +30,36 @@ def _oxi_table() -> dict[str, list[tuple[float, float]]]:
     return out
 
 
+def _candidates(els: list, x, table: dict, min_p: float, ion: str | None, max_combinations: int):
+    """Every assignment of the candidate states of ``els`` (a share >= ``min_p`` of their occurrences).
+
+    Returns ``(q, score, ok)``: charges (C, E), summed log-frequency (C,) and whether anions are more
+    electronegative than cations (C,) (all True when no assignment is); None if an element has no state.
+    """
+    from pymatgen.core import Element
+
+    opts: list[list[tuple[float, float]]] = []
+    for e in els:
+        lst = [(q, p) for q, p in table.get(e, []) if p >= min_p][:5]
+        if not lst:
+            common = [float(q) for q in Element(e).common_oxidation_states if q]
+            lst = [(q, 1.0 / len(common)) for q in common] if common else []
+        if not lst:
+            return None
+        opts.append(lst[:1] if e == ion else lst)
+    while math.prod(len(o) for o in opts) > max_combinations:
+        k = max(range(len(opts)), key=lambda i: len(opts[i]))
+        opts[k] = opts[k][:-1]
+    combos = np.array(list(itertools.product(*[range(len(o)) for o in opts])), dtype=np.int64)
+    q = np.stack([np.array([o[i][0] for i in combos[:, k]]) for k, o in enumerate(opts)], axis=1)
+    logp = np.stack([np.log(np.array([o[i][1] for i in combos[:, k]])) for k, o in enumerate(opts)], axis=1)
+    neg, pos = q < 0, q > 0
+    ok = (np.where(neg, x, np.inf).min(axis=1) >= np.where(pos, x, -np.inf).max(axis=1)) & pos.any(axis=1)
+    if not ok.any():
+        ok = np.ones(len(q), dtype=bool)
+    return q, logp.sum(axis=1), ok
+
+
 def guess_oxidation_states(amounts: dict, *, ion: str | None = None, max_combinations: int = 200_000) -> dict | None:
     """Oxidation state of every element of a (possibly fractional) composition.
 
@@ -78,33 +108,11 @@ def guess_oxidation_states(amounts: dict, *, ion: str | None = None, max_combina
     a = np.array([amounts[e] for e in els], dtype=float)
     x = np.array([Element(e).X if not math.isnan(Element(e).X) else 0.0 for e in els])
 
-    def candidates(min_p: float):
-        opts: list[list[tuple[float, float]]] = []
-        for e in els:
-            lst = [(q, p) for q, p in table.get(e, []) if p >= min_p][:5]
-            if not lst:
-                common = [float(q) for q in Element(e).common_oxidation_states if q]
-                lst = [(q, 1.0 / len(common)) for q in common] if common else []
-            if not lst:
-                return None
-            opts.append(lst[:1] if e == ion else lst)
-        while math.prod(len(o) for o in opts) > max_combinations:
-            k = max(range(len(opts)), key=lambda i: len(opts[i]))
-            opts[k] = opts[k][:-1]
-        combos = np.array(list(itertools.product(*[range(len(o)) for o in opts])), dtype=np.int64)
-        q = np.stack([np.array([o[i][0] for i in combos[:, k]]) for k, o in enumerate(opts)], axis=1)
-        logp = np.stack([np.log(np.array([o[i][1] for i in combos[:, k]])) for k, o in enumerate(opts)], axis=1)
-        neg, pos = q < 0, q > 0
-        ok = (np.where(neg, x, np.inf).min(axis=1) >= np.where(pos, x, -np.inf).max(axis=1)) & pos.any(axis=1)
-        if not ok.any():
-            ok = np.ones(len(q), dtype=bool)
-        return q, logp.sum(axis=1), ok
-
     fw = np.array([e != ion for e in els])
     for min_p, tol, free_ion in ((0.05, 0.05, False), (0.01, 0.02, False), (0.05, None, True), (0.01, 0.10, False)):
         if free_ion and not (ion in els and fw.any()):
             continue
-        c = candidates(min_p)
+        c = _candidates(els, x, table, min_p, ion, max_combinations)
         if c is None:
             continue
         q, score, ok = c

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ...errors import StructureError
+from ..structure import element  # noqa: F401 - the scan's element check, re-exported
 from ._common import OCC_TOL, SPLIT_OVERFULL
 
 __all__ = ["VSite", "Group", "read_input", "element", "site_table", "is_ordered", "structure_from_rows",
@@ -55,18 +55,6 @@ def read_input(structure: Any) -> Any:
     from ...io import read_structure
 
     return read_structure(structure)
-
-
-def element(symbol: Any) -> str:
-    from pymatgen.core import Element
-
-    if not isinstance(symbol, str) or not symbol.strip():
-        raise StructureError(f"`ion` must be an element symbol such as 'Li' (got {symbol!r})")
-    s = symbol.strip().rstrip("+-0123456789")
-    try:
-        return Element(s).symbol
-    except ValueError:
-        raise StructureError(f"`ion` must be an element symbol such as 'Li' (got {symbol!r})") from None
 
 
 def site_table(s) -> tuple[list, dict | None, list[str]]:
