@@ -398,8 +398,20 @@ class PercolationSet(Percolation):
 
     @cached_property
     def level_map(self) -> NDArray[np.float64]:
-        """(na, nb, nc) union of the maps: the lowest level of each node, each map from its own source, eV."""
-        return np.min(np.stack([r.level_map for r in self.results]), axis=0)
+        """(na, nb, nc) union over every mobile ion's map: the lowest level of each node, each from its own source, eV.
+
+        A map standing for a symmetry orbit (``metadata['orbit_node_ops']``,
+        recorded by a scan with symmetry on) contributes its level map moved
+        by each operation, so the union does not depend on the symmetry flag.
+        """
+        from .core.symmetry import move_map
+
+        out = None
+        for r in self.results:
+            ops = [op for op in (r.grid.metadata.get("orbit_node_ops") or [])[1:] if op is not None]
+            for lev in [r.level_map] + [move_map(op[:3], op[3], r.level_map) for op in ops]:
+                out = lev if out is None else np.minimum(out, lev)
+        return out
 
     @property
     def grid(self) -> EnergyGrid:
