@@ -123,4 +123,17 @@ def test_m3gnet_symmetry_on_off():
     kw = dict(framework="empty", shape=(8, 8, 8), progress=False)
     a = ionnet.scan(CIF, "Li", pot, **kw)[0]
     b = ionnet.scan(CIF, "Li", pot, symmetry=False, **kw)[0]
-    _same(a, b, thr_tol=1e-3)
+    ra, rb = ionnet.analyze(a), ionnet.analyze(b)
+    assert ra.sources.tolist() == rb.sources.tolist() and len(ra.sources) == 4
+    np.testing.assert_allclose(ra.free_volume(FV_T), rb.free_volume(FV_T), atol=1e-3)
+    assert ra.mpe == pytest.approx(rb.mpe, abs=1e-3)
+    # Higher up, M3GNet's computed and symmetry-copied nodes differ by more than 1e-3 eV (float32 graph
+    # sums; up to 4e-3 below 3 eV on this grid), and a minimax threshold can move by at most the largest
+    # energy change among the nodes below it (plus the change of the source energy): that is the bound.
+    ea, eb = a.energies, b.energies
+    both = np.isfinite(ea) & np.isfinite(eb)
+    for d in (1, 2, 3):
+        top = max(ra.percolation_energy[d], rb.percolation_energy[d]) + max(ra.e_min, rb.e_min)
+        below = both & (np.minimum(ea, eb) <= top)
+        bound = float(np.abs(ea - eb)[below].max()) + abs(ra.e_min - rb.e_min)
+        assert abs(ra.percolation_energy[d] - rb.percolation_energy[d]) <= max(1e-3, bound), d
