@@ -403,6 +403,10 @@ class PercolationSet(Percolation):
         A map standing for a symmetry orbit (``metadata['orbit_node_ops']``,
         recorded by a scan with symmetry on) contributes its level map moved
         by each operation, so the union does not depend on the symmetry flag.
+        The moved level map is the computed one exactly when the operation maps
+        the connectivity stencil onto itself (axis permutations and sign
+        changes, e.g. every orthorhombic or monoclinic operation); Xi
+        (:mod:`ionnet.descriptors`) sweeps the moved energies instead.
         """
         from .core.symmetry import move_map
 

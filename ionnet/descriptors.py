@@ -168,13 +168,12 @@ def ion_maps(result: Percolation) -> list[tuple[NDArray[np.float64], NDArray[np.
     missing = 0
     for m in per_map_results(result):
         e = m.grid.energies
-        srcs = np.unique(descend(e, m.sources if m.source_mode != "node" else [m.source],
-                                 connectivity=m.connectivity))
-        srcs = srcs[np.isfinite(e.ravel()[srcs])]
-        if m.source_mode in ("sites", "min", "any"):
-            out.extend((e, np.asarray([s])) for s in srcs)  # one ion per source
-        else:
-            out.append((e, srcs))
+        if m.source_mode == "node":  # the node the caller chose, as is
+            srcs = np.asarray([m.source], dtype=np.int64)
+        else:  # one ion per basin minimum ('min' sources include near-minimum neighbours)
+            srcs = np.unique(descend(e, m.sources, connectivity=m.connectivity))
+            srcs = srcs[np.isfinite(e.ravel()[srcs])]
+        out.extend((e, np.asarray([s])) for s in srcs)
         ops = (m.grid.metadata or {}).get("orbit_node_ops") or []
         for op in ops[1:]:
             if op is None:
