@@ -147,13 +147,15 @@ class PercolationResult(Percolation):
     connectivity : int
         6, 18 or 26.
     e_min : float, eV
-        Absolute energy of the source node.
+        Absolute energy of the lowest source node.
     source : int
-        Flat index of the source node (``np.unravel_index(source, shape)``).
+        Flat index of the lowest source node (``np.unravel_index(source, shape)``).
     sources : (S,) ndarray of int
-        All source nodes (the minimum and nodes within ``source_tol`` of it).
+        All source nodes: the basin minima of the mobile ion's sites
+        (``'sites'``), or the minimum and the nodes within the float tolerance
+        of it (``'min'``, ``'any'``); see :func:`analyze`.
     source_frac : (3,) ndarray, fractional
-    source_mode : {'min', 'node', 'any'}
+    source_mode : {'sites', 'min', 'node', 'any'}
     level_map : (na, nb, nc) ndarray, eV
         Minimax energy from the source to each node (+inf: unreachable).
     percolation_energy : dict {1, 2, 3} -> float, eV
@@ -205,29 +207,40 @@ class PercolationResult(Percolation):
 
     @cached_property
     def mpe_supercell(self) -> float:
-        """MPE as the original abstract defines it (eV).
+        """MPE as the original abstract defines it (eV), from every source.
 
-        The level map is computed on a non-periodic 2x2x2 supercell with the
-        source at its centre; the MPE is the lowest level on the supercell's
-        surface.  Reaching the surface means travelling one full cell length,
-        which every percolating path must do, so this is never above the exact
-        :attr:`mpe`; it is lower when a finite region is longer than one cell.
+        For each source, the level map is computed on a non-periodic
+        (2n+1) x (2n+1) x (2n+1) tile of the cell (the authors' ``pes_fingerprint``
+        wrap) with that source at its centre; the MPE is the lowest level on the
+        tile's surface, minimised over the sources and measured from
+        :attr:`e_min`.  Reaching the surface means travelling one full cell
+        length, which every percolating path must do, so this is never above
+        the exact :attr:`mpe`; it is lower when a finite region is longer than
+        one cell.
         """
         from .core.sweep import sweep
 
         e = self.grid.energies
+        flat = e.ravel()
         n = np.asarray(e.shape)
-        src = np.asarray(np.unravel_index(self.source, e.shape))
-        # supercell with the source at index n (its centre)
-        idx = [((np.arange(2 * n[d]) - n[d] + src[d]) % n[d]) for d in range(3)]
-        sc = e[np.ix_(*idx)]
-        centre = int(np.ravel_multi_index(tuple(n), sc.shape))
-        level, *_ = sweep(sc, connectivity=self.connectivity, source=centre, periodic=(False, False, False))
-        surface = np.concatenate(
-            [level[0].ravel(), level[-1].ravel(), level[:, 0].ravel(), level[:, -1].ravel(),
-             level[:, :, 0].ravel(), level[:, :, -1].ravel()]
-        )
-        return float(surface.min() - self.e_min)
+        best = np.inf
+        for s in self.sources[np.argsort(flat[self.sources], kind="stable")]:
+            if flat[s] >= best:
+                break  # sources are sorted: no later one can reach the surface lower
+            src = np.asarray(np.unravel_index(int(s), e.shape))
+            # (2n+1)^3 tile, index i <-> cell node (src + i - n) mod n; the source at i = n (its centre)
+            idx = [((np.arange(2 * n[d] + 1) - n[d] + src[d]) % n[d]) for d in range(3)]
+            sc = e[np.ix_(*idx)]
+            if np.isfinite(best):  # nodes at or above the best so far cannot lower it
+                sc = np.where(sc < best, sc, np.inf)
+            centre = int(np.ravel_multi_index(tuple(n), sc.shape))
+            level, *_ = sweep(sc, connectivity=self.connectivity, source=centre, periodic=(False, False, False))
+            surface = np.concatenate(
+                [level[0].ravel(), level[-1].ravel(), level[:, 0].ravel(), level[:, -1].ravel(),
+                 level[:, :, 0].ravel(), level[:, :, -1].ravel()]
+            )
+            best = min(best, float(surface.min()))
+        return float(best - self.e_min)
 
     # -------------------------------------------------------------- site graph
     def sites(self, *, min_depth: float = 0.02) -> SiteGraph:
@@ -385,8 +398,24 @@ class PercolationSet(Percolation):
 
     @cached_property
     def level_map(self) -> NDArray[np.float64]:
-        """(na, nb, nc) union of the maps: the lowest level of each node, each map from its own source, eV."""
-        return np.min(np.stack([r.level_map for r in self.results]), axis=0)
+        """(na, nb, nc) union over every mobile ion's map: the lowest level of each node, each from its own source, eV.
+
+        A map standing for a symmetry orbit (``metadata['orbit_node_ops']``,
+        recorded by a scan with symmetry on) contributes its level map moved
+        by each operation, so the union does not depend on the symmetry flag.
+        The moved level map is the computed one exactly when the operation maps
+        the connectivity stencil onto itself (axis permutations and sign
+        changes, e.g. every orthorhombic or monoclinic operation); Xi
+        (:mod:`ionnet.descriptors`) sweeps the moved energies instead.
+        """
+        from .core.symmetry import move_map
+
+        out = None
+        for r in self.results:
+            ops = [op for op in (r.grid.metadata.get("orbit_node_ops") or [])[1:] if op is not None]
+            for lev in [r.level_map] + [move_map(op[:3], op[3], r.level_map) for op in ops]:
+                out = lev if out is None else np.minimum(out, lev)
+        return out
 
     @property
     def grid(self) -> EnergyGrid:
@@ -400,21 +429,43 @@ class PercolationSet(Percolation):
 
     @property
     def source_mode(self) -> str:
-        """``'min'``, ``'node'`` or ``'any'`` (see :func:`analyze`)."""
+        """``'sites'``, ``'min'``, ``'node'`` or ``'any'`` (see :func:`analyze`)."""
         return self.results[0].source_mode
 
     def __repr__(self) -> str:
         return f"PercolationSet(n_maps={len(self.results)}, mpe={self.mpe:.4f})"
 
 
-def _source(e: NDArray[np.float64], source: int | tuple | str | None, source_tol: float):
+SOURCE_MODES = ("sites", "min", "any")
+
+
+def _source(grid: EnergyGrid, source: int | tuple | str | None, source_tol: float | None, connectivity: int):
     """``(source node, source mask, mode)`` of the ``source`` argument of :func:`analyze`."""
+    from .core.sources import min_sources, site_sources
+
+    e = grid.energies
     flat = e.ravel()
-    if source is None or (isinstance(source, str) and source in ("min", "any")):
-        src = int(np.argmin(flat))
-        return src, flat <= flat[src] + abs(float(source_tol)), "any" if source == "any" else "min"
+    sites = grid.metadata.get("mobile_sites_frac") if isinstance(grid.metadata, dict) else None
+    if source is None:
+        source = "sites" if sites else "min"
+    if isinstance(source, str) and source == "sites":
+        if not sites:
+            raise GridError("`source='sites'` needs metadata['mobile_sites_frac'] (a scanned grid); "
+                            "use source='min' for a bare grid")
+        nodes = site_sources(e, np.asarray(sites, dtype=np.float64).reshape(-1, 3), connectivity=connectivity)
+        if nodes.size:
+            mask = np.zeros(flat.size, dtype=bool)
+            mask[nodes] = True
+            return int(nodes[np.argmin(flat[nodes])]), mask, "sites"
+        logger.warning("every mobile-ion site lies in a forbidden region; the source is the global minimum")
+        source = "min"
+    if isinstance(source, str) and source in ("min", "any"):
+        mask = min_sources(e, tol=source_tol)
+        src = int(np.argmin(np.where(np.isfinite(flat), flat, np.inf)))
+        return src, mask, source
     if isinstance(source, str):
-        raise GridError(f"`source` must be None, 'any', a flat index or an (i, j, k) tuple (got {source!r})")
+        raise GridError(f"`source` must be None, 'sites', 'min', 'any', a flat index or an (i, j, k) tuple "
+                        f"(got {source!r})")
     try:
         if np.ndim(source) == 1 and len(source) == 3:
             src = int(np.ravel_multi_index(tuple(int(s) for s in source), e.shape))
@@ -448,7 +499,7 @@ def analyze(
     lattice: ArrayLike | None = None,
     connectivity: int = DEFAULT_CONNECTIVITY,
     source: int | tuple | str | None = None,
-    source_tol: float = 1e-6,
+    source_tol: float | None = None,
 ) -> PercolationResult | PercolationSet:
     """Level map, percolation thresholds, free volume and site graph of an energy grid.
 
@@ -461,15 +512,22 @@ def analyze(
         Rows a, b, c; required with a raw array.
     connectivity : {6, 18, 26}
         Face, face+edge or full-cube neighbours, with periodic wrap.
-    source : None, int (flat index), (i, j, k) tuple, or 'any'
-        Where the ion starts.  Default: the global minimum, i.e. every node
-        within ``source_tol`` of the lowest energy (symmetry-equivalent
-        equilibrium sites are all sources, so the result does not depend on the
-        choice of cell).  ``'any'`` reports the lowest energy at which *any*
+    source : None, 'sites', 'min', 'any', int (flat index) or (i, j, k) tuple
+        Where the ion starts (``docs/conventions.md``, "Sources").  ``'sites'``
+        (the default when the grid records ``metadata['mobile_sites_frac']``,
+        as every scanned grid does): the mobile ion's equilibrium positions,
+        i.e. the basin minima (steepest descent on the grid) holding its
+        crystallographic sites -- every mobile-ion site in the empty
+        framework, the scanned ion's own site in the occupied one.  ``'min'``
+        (the default of a bare grid): the global minimum and every node within
+        ``source_tol`` of it.  ``'any'``: the lowest energy at which *any*
         region wraps around (the definition of bond-valence tools); the level
-        map is then still measured from the global minimum.
-    source_tol : float, eV
-        Nodes this close to the minimum count as (equivalent) sources.
+        map is then measured from the ``'min'`` sources.  An index: that node only.
+    source_tol : float, eV, optional
+        For ``'min'``/``'any'``: nodes this close to the minimum count as
+        sources.  Default: 8 float32 ulps of the grid's largest ``|E|``
+        (:func:`ionnet.core.sources.float_tolerance`; 1.2e-4 eV at 174 eV),
+        the resolution of a model's energies.
 
     Returns
     -------
@@ -505,7 +563,7 @@ def analyze(
         if lattice is None:
             raise GridError("a raw energy array needs `lattice=` (3x3, Å, rows a, b, c)")
         grid = EnergyGrid(grid, lattice)
-    src, src_mask, mode = _source(grid.energies, source, source_tol)
+    src, src_mask, mode = _source(grid, source, source_tol, connectivity)
     e_src = float(grid.energies.ravel()[src])
     level, thr_src, dir_src, thr_any, dir_any = sweep(grid.energies, connectivity=connectivity, source=src_mask)
     pe_src, pd_src = _thresholds(thr_src, dir_src, e_src)

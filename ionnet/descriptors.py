@@ -52,6 +52,7 @@ __all__ = [
     "logistic",
     "xi_from_fv",
     "per_map_results",
+    "ion_maps",
     "fv_disconnected",
     "fv_connected",
     "xi",
@@ -136,19 +137,70 @@ def _thresholds(t: ArrayLike) -> NDArray[np.float64]:
     return ts
 
 
-def _union_rel_energy(result: Percolation) -> NDArray[np.float64]:
-    """(na, nb, nc) min over maps of (E - E_min of that map), eV."""
-    maps = per_map_results(result)
-    out = None
-    for m in maps:
+def _apply_node_op(op: Sequence[Sequence[int]], energies: NDArray[np.float64],
+                   nodes: NDArray[np.int64]) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """The map and source nodes moved by a node operation ``[M rows..., T]``: ``E'[M i + T] = E[i]``."""
+    from .core.symmetry import move_nodes
+
+    dst = move_nodes(op[:3], op[3], energies.shape)
+    out = np.empty(energies.size)
+    out[dst] = energies.ravel()
+    return out.reshape(energies.shape), dst[np.asarray(nodes, dtype=np.int64)]
+
+
+def ion_maps(result: Percolation) -> list[tuple[NDArray[np.float64], NDArray[np.int64]]]:
+    """``(energies, sources)`` of every mobile ion of the cell: the maps Xi's union runs over.
+
+    A map of the occupied framework stands for its whole symmetry orbit
+    (``metadata['multiplicity']``): the maps of the other ions of the orbit are
+    built from it with ``metadata['orbit_node_ops']`` (no model evaluation;
+    recorded by :func:`ionnet.scan`).  In the empty framework every ion sees
+    the same map and starts from its own site: one entry per source basin
+    minimum.  Each entry's ``sources`` are flat node indices (basin minima).
+
+    Returns
+    -------
+    list of ((na, nb, nc) ndarray, eV; (S,) ndarray of int)
+    """
+    from .core.sources import descend
+
+    out = []
+    missing = 0
+    for m in per_map_results(result):
         e = m.grid.energies
+        if m.source_mode == "node":  # the node the caller chose, as is
+            srcs = np.asarray([m.source], dtype=np.int64)
+        else:  # one ion per basin minimum ('min' sources include near-minimum neighbours)
+            srcs = np.unique(descend(e, m.sources, connectivity=m.connectivity))
+            srcs = srcs[np.isfinite(e.ravel()[srcs])]
+        out.extend((e, np.asarray([s])) for s in srcs)
+        ops = (m.grid.metadata or {}).get("orbit_node_ops") or []
+        for op in ops[1:]:
+            if op is None:
+                missing += 1
+                continue
+            e2, moved = _apply_node_op(op, e, srcs)
+            out.extend((e2, np.asarray([s])) for s in moved)
+        mult = int((m.grid.metadata or {}).get("multiplicity", 1))
+        if mult > 1 and not ops:
+            missing += mult - 1
+    if missing:
+        logger.warning("%d mobile ions have no map (no grid-compatible symmetry operation recorded): "
+                       "Xi's union counts their orbit's representative map instead", missing)
+    return out
+
+
+def _union_rel_energy(result: Percolation) -> NDArray[np.float64]:
+    """(na, nb, nc) min over every ion's map of (E - E_min of that map), eV."""
+    out = None
+    for e, _ in ion_maps(result):
         rel = e - float(np.min(e))
         out = rel if out is None else np.minimum(out, rel)
     return out
 
 
 def fv_disconnected(result: Percolation, t: ArrayLike) -> float | NDArray[np.float64]:
-    """FVd(t): fraction of cell nodes with ``E - E_min < t`` in any per-ion map.
+    """FVd(t): fraction of cell nodes with ``E - E_min < t`` in the map of any mobile ion (:func:`ion_maps`).
 
     Each map is measured from its own minimum; strict ``<`` as in the authors'
     ``calculate_free_volume``.  No connectivity is involved.
@@ -169,11 +221,11 @@ def fv_disconnected(result: Percolation, t: ArrayLike) -> float | NDArray[np.flo
     return float(fv[0]) if np.ndim(t) == 0 else fv
 
 
-def _supercell_levels(m: PercolationResult, t_max: float) -> NDArray[np.float64]:
-    """Authors' connected map of one per-ion result on the common 2x2x2 frame.
+def _supercell_levels(e: NDArray[np.float64], source: int, connectivity: int, t_max: float) -> NDArray[np.float64]:
+    """Authors' connected map of one mobile ion (map ``e``, start ``source``) on the common 2x2x2 frame.
 
     Returns the (2na, 2nb, 2nc) level map (eV above the map's minimum) of an
-    open 2x2x2 supercell centred on the source, exact below ``t_max`` (+inf or
+    open (2n+1)^3 tile centred on the source, exact below ``t_max`` (+inf or
     a value >= ``t_max`` elsewhere), after the authors' face fix (each node on
     the supercell surface takes the minimum over its periodic copies) and the
     shift that puts every map on the same frame (node ``j`` of the frame is
@@ -181,16 +233,15 @@ def _supercell_levels(m: PercolationResult, t_max: float) -> NDArray[np.float64]
     """
     from .core.sweep import sweep
 
-    e = m.grid.energies
     n = np.asarray(e.shape)
-    src = np.asarray(np.unravel_index(m.source, e.shape))
+    src = np.asarray(np.unravel_index(int(source), e.shape))
     # (2n+1)^3 open supercell, index i <-> cell node (src + i - n) mod n; centre i = n is the source
     idx = [(np.arange(2 * n[d] + 1) - n[d] + src[d]) % n[d] for d in range(3)]
-    sc = e[np.ix_(*idx)] - float(e.ravel()[m.source])
+    sc = e[np.ix_(*idx)] - float(e.ravel()[int(source)])
     # nodes at or above t_max can neither count nor carry a path below t_max: drop them (speed)
     sc = np.where(sc < t_max, sc, np.inf)
     centre = int(np.ravel_multi_index(tuple(n), sc.shape))
-    level = sweep(sc, connectivity=m.connectivity, source=centre, periodic=(False, False, False))[0]
+    level = sweep(sc, connectivity=connectivity, source=centre, periodic=(False, False, False))[0]
     # face fix: index 0 and 2n along an axis are the same periodic node; keep the lower level
     for ax in range(3):
         first = [slice(None)] * 3
@@ -204,16 +255,20 @@ def _supercell_levels(m: PercolationResult, t_max: float) -> NDArray[np.float64]
 
 
 def fv_connected(result: Percolation, t: ArrayLike, *, method: str = "supercell") -> float | NDArray[np.float64]:
-    """FVc(t): fraction of nodes whose minimal-energy level is ``< t``, union over per-ion maps.
+    """FVc(t): fraction of nodes whose minimal-energy level is ``< t``, union over every mobile ion's map.
+
+    The union runs over :func:`ion_maps`: every mobile ion of the cell, each
+    from its own start (a symmetry orbit's maps are built from its computed
+    representative), as in the authors' ``process_structure``.
 
     Parameters
     ----------
     result : PercolationResult or PercolationSet
     t : float or (T,) array, eV
-        Thresholds above each map's source (its minimum).
+        Thresholds above each ion's start (its basin minimum).
     method : {'supercell', 'cell'}
         ``'supercell'`` (default) is the authors' definition: the level map of
-        an open 2x2x2 supercell centred on each map's minimum, counted over
+        an open (2n+1)^3 tile centred on each ion's start, counted over
         the supercell's (2n)^3 nodes.  ``'cell'`` uses ionnet's periodic level
         map (:attr:`PercolationResult.level_map`) over the n^3 cell nodes,
         which counts every node reachable below ``t`` through any periodic image.
@@ -231,22 +286,25 @@ def fv_connected(result: Percolation, t: ArrayLike, *, method: str = "supercell"
     >>> fv_connected(r, 0.5, method="cell"), fv_connected(r, 0.5)        # 2/64 and 2/512
     (0.03125, 0.00390625)
     """
+    from .core.sweep import sweep
+
     ts = _thresholds(t)
-    maps = per_map_results(result)
-    if method == "cell":
-        lev = maps[0].level_map
-        for m in maps[1:]:
-            lev = np.minimum(lev, m.level_map)
-    elif method == "supercell":
-        t_max = float(np.max(ts))
-        if t_max <= 0:
-            fv = np.zeros_like(ts)
-            return float(fv[0]) if np.ndim(t) == 0 else fv
-        lev = _supercell_levels(maps[0], t_max)
-        for m in maps[1:]:
-            lev = np.minimum(lev, _supercell_levels(m, t_max))
-    else:
+    if method not in ("cell", "supercell"):
         raise GridError(f"`method` must be 'supercell' or 'cell' (got {method!r})")
+    conn = per_map_results(result)[0].connectivity
+    t_max = float(np.max(ts))
+    if t_max <= 0:
+        fv = np.zeros_like(ts)
+        return float(fv[0]) if np.ndim(t) == 0 else fv
+    lev = None
+    for e, srcs in ion_maps(result):
+        if method == "cell":
+            mask = np.zeros(e.size, dtype=bool)
+            mask[srcs] = True
+            one = sweep(e, connectivity=conn, source=mask)[0] - float(np.min(e.ravel()[srcs]))
+        else:
+            one = _supercell_levels(e, int(srcs[0]), conn, t_max)
+        lev = one if lev is None else np.minimum(lev, one)
     srt = np.sort(lev, axis=None)
     fv = np.searchsorted(srt, ts, side="left") / srt.size  # strict <
     return float(fv[0]) if np.ndim(t) == 0 else fv

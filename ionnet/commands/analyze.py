@@ -31,8 +31,10 @@ def register(sub) -> None:
     p.add_argument("input", metavar="GRID|STRUCTURE", help="grid .npz, or a CIF/POSCAR/JSON structure")
     add_connectivity_argument(p)
     add_thresholds_argument(p, "energies above the minimum at which to report free volume")
-    p.add_argument("--source", choices=["min", "any"], default="min",
-                   help="min: percolation of the region holding the minimum (default); any: of any region")
+    p.add_argument("--source", choices=["auto", "sites", "min", "any"], default="auto",
+                   help="sites: the mobile ion's recorded sites (their basin minima); min: the global minimum "
+                        "(and nodes within float precision of it); any: percolation of any region; "
+                        "auto (default): sites when the grid records them, else min")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of the summary")
     p.add_argument("-o", "--output", help="also save the scanned grid(s) to this .npz (structure input)")
     add_scan_arguments(p)
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
         grids = scan_from_args(args.input, args)
         if args.output:
             save_grids(grids, args.output)
-    result = analyze(grids, connectivity=args.connectivity, source=None if args.source == "min" else "any")
+    result = analyze(grids, connectivity=args.connectivity, source=None if args.source == "auto" else args.source)
     if args.json:
         print(json.dumps(result.to_dict(args.thresholds)))
     else:

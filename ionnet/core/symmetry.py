@@ -23,6 +23,8 @@ __all__ = [
     "compatible_shape",
     "integer_ops",
     "orbit_representatives",
+    "move_nodes",
+    "move_map",
 ]
 
 
@@ -168,3 +170,27 @@ def orbit_representatives(shape: Sequence[int], M: NDArray[np.int64], T: NDArray
         j = (m @ idx + t[:, None]) % n[:, None]
         np.minimum(rep, (j[0] * n[1] + j[1]) * n[2] + j[2], out=rep)
     return rep
+
+
+def move_nodes(M: NDArray[np.int64], T: NDArray[np.int64], shape: Sequence[int]) -> NDArray[np.int64]:
+    """(N,) flat index ``M i + T (mod n)`` of every node ``i`` of the grid ``shape``.
+
+    A map ``E`` moved by the operation is ``E'[move_nodes(M, T, shape)] = E.ravel()``.
+
+    Examples
+    --------
+    >>> move_nodes(-np.eye(3, dtype=int), np.array([1, 0, 0]), (4, 1, 1)).tolist()
+    [1, 0, 3, 2]
+    """
+    n = np.asarray(shape, dtype=np.int64)
+    idx = np.indices(tuple(int(x) for x in n), dtype=np.int64).reshape(3, -1)
+    j = (np.asarray(M, dtype=np.int64).reshape(3, 3) @ idx + np.asarray(T, dtype=np.int64).reshape(3, 1)) % n[:, None]
+    return (j[0] * n[1] + j[1]) * n[2] + j[2]
+
+
+def move_map(M: NDArray[np.int64], T: NDArray[np.int64], values: NDArray) -> NDArray:
+    """``values`` ((na, nb, nc) array) moved by the node operation ``i -> M i + T``: ``out[M i + T] = values[i]``."""
+    v = np.asarray(values)
+    out = np.empty(v.size, dtype=v.dtype)
+    out[move_nodes(M, T, v.shape)] = v.ravel()
+    return out.reshape(v.shape)

@@ -53,7 +53,7 @@ from .exclusion import EXCLUSION_FACTOR, default_min_distance
 from .plan import GridPlan, plan_grid
 from .ordering import order_structure
 from .structure import MAX_ORDER_SITES, ORDER_SEED, ORDER_TIME_LIMIT_S, element, prepare, relax
-from .symmetry import MAX_DENOMINATOR, MAX_SHAPE_GROWTH, SYMPREC, grid_shape
+from .symmetry import MAX_DENOMINATOR, MAX_SHAPE_GROWTH, SYMPREC, grid_shape, orbit_node_ops
 
 if TYPE_CHECKING:
     from pymatgen.core import Structure
@@ -283,4 +283,18 @@ def _map(j: int, m: int, plan: GridPlan, pot: Potential, ion: str, settings: Sca
                     "potential_s": stats["potential_s"]},
         "ionnet_version": __version__,
     }
+    meta.update(_mobile_sites(plan, m, ion, settings.symmetry))
     return EnergyGrid(energies, lattice, structure=plan.frameworks[m].structure, metadata=meta)
+
+
+def _mobile_sites(plan: GridPlan, m: int, ion: str, symmetry: bool) -> dict:
+    """Metadata of map ``m``'s sources: ``mobile_sites_frac`` (the scanned ion's site, or every mobile
+    site of the empty framework) and ``orbit_node_ops`` (the node operations onto its orbit's maps)."""
+    fw = plan.frameworks[m].meta
+    if "site_index" not in fw:
+        sites = [[float(x) for x in site.frac_coords] for site in plan.structure if ion in site_elements(site)]
+        return {"mobile_sites_frac": sites}
+    out: dict = {"mobile_sites_frac": [[float(x) for x in plan.structure[fw["site_index"]].frac_coords]]}
+    if symmetry and len(fw.get("equivalent_sites", ())) > 1:
+        out["orbit_node_ops"] = orbit_node_ops(plan.structure, fw["site_index"], fw["equivalent_sites"], plan.shape)
+    return out

@@ -47,15 +47,15 @@ def _equivalent_sites(s: Structure, symprec: float) -> list[list[int]]:
         return [[i] for i in range(len(s))]
 
 
-def frameworks(s: Structure, ion: str, mode: str, symprec: float = SYMPREC) -> list[Framework]:
-    """The frameworks to scan: the empty one, or one per symmetry orbit of ``ion`` (vacancy)."""
+def frameworks(s: Structure, ion: str, mode: str, symprec: float = SYMPREC, *, group: bool = True) -> list[Framework]:
+    """The frameworks to scan: the empty one, or one per symmetry orbit of ``ion`` (one per ion without ``group``)."""
     mobile = [i for i, site in enumerate(s) if ion in site_elements(site)]
     if mode == "empty":
         fw = s.copy()
         fw.remove_sites(mobile)
         return [Framework(fw, {"framework": "empty", "n_removed": len(mobile)})]
     out = []
-    for g in _equivalent_sites(s, symprec):
+    for g in (_equivalent_sites(s, symprec) if group else [[i] for i in range(len(s))]):
         k = int(g[0])
         if k not in mobile:
             continue
@@ -99,7 +99,7 @@ class GridPlan:
 
 def _symmetric(s: Structure, ion: str, settings: ScanSettings) -> tuple[Structure, list[Framework], list[Operations], list[float]]:
     """Frameworks and their operations, after moving ``s`` to spglib's standard origin when needed."""
-    fws = frameworks(s, ion, settings.framework)
+    fws = frameworks(s, ion, settings.framework, group=settings.symmetry)
     shift = [0.0, 0.0, 0.0]
     if not settings.symmetry:
         return s, fws, [Operations.identity() for _ in fws], shift
@@ -108,7 +108,7 @@ def _symmetric(s: Structure, ion: str, settings: ScanSettings) -> tuple[Structur
         s = s.copy()
         s.translate_sites(list(range(len(s))), origin, frac_coords=True, to_unit_cell=True)
         shift = [float(x) for x in origin]
-        fws = frameworks(s, ion, settings.framework)
+        fws = frameworks(s, ion, settings.framework, group=settings.symmetry)
     return s, fws, [operations(fw.structure)[0] for fw in fws], shift
 
 
@@ -127,7 +127,9 @@ def plan_grid(s: Structure, ion: str, settings: ScanSettings) -> GridPlan:
         requested = shape = settings.shape
     else:
         requested = grid_shape(s.lattice.matrix, settings.spacing)
-        shape = plan_shape(requested, op_sets, symmetry=settings.symmetry, refine=settings.refine)
+        # the whole structure's operations too, so they carry each ion's map onto its orbit's (Xi's union)
+        whole = [operations(s)[0]] if settings.symmetry and settings.framework != "empty" else []
+        shape = plan_shape(requested, op_sets + whole, symmetry=settings.symmetry, refine=settings.refine)
         if shape != requested:
             logger.info("grid %s rounded to %s for the symmetry / refine", requested, shape)
     check_grid_memory(shape, len(fws), None if settings.shape is not None else settings.spacing)

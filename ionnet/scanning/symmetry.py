@@ -20,7 +20,8 @@ from ..core import symmetry as core
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
-__all__ = ["SYMPREC", "MAX_DENOMINATOR", "MAX_SHAPE_GROWTH", "Operations", "operations", "grid_shape", "plan_shape"]
+__all__ = ["SYMPREC", "MAX_DENOMINATOR", "MAX_SHAPE_GROWTH", "Operations", "operations", "grid_shape", "plan_shape",
+           "orbit_node_ops"]
 
 #: Symmetry tolerance (Å) for spglib / pymatgen.  Tight on purpose: node
 #: energies are copied between symmetry-equivalent nodes, which is exact only
@@ -158,3 +159,50 @@ def plan_shape(
             shp = core.compatible_shape(shp, rot, den)
         shp = tuple(x + (x % 2) for x in shp)
     return shp  # type: ignore[return-value]
+
+
+def orbit_node_ops(
+    structure: Structure, site_index: int, equivalent_sites: Sequence[int], shape: Sequence[int],
+    *, symprec: float = SYMPREC,
+) -> list[list[list[int]] | None]:
+    """Node operations that carry the map of one mobile ion onto the map of each equivalent ion.
+
+    The map of ion ``k'`` (``structure[k']`` removed) is the map of ion ``k``
+    moved by an operation ``g`` of the whole structure with ``g(site k) = site k'``:
+    ``E_k'[M i + T] = E_k[i]`` on node indices (:func:`ionnet.core.symmetry.integer_ops`).
+
+    Parameters
+    ----------
+    structure : pymatgen Structure
+        The whole structure, every mobile ion present, in the grid's basis and origin.
+    site_index : int
+        The scanned ion ``k``.
+    equivalent_sites : sequence of int
+        The ions ``k'`` of its orbit.
+    shape : (3,) ints
+        The grid.
+
+    Returns
+    -------
+    list
+        Per ``k'``: ``[M row 0, M row 1, M row 2, T]`` (four 3-lists of int), or
+        None where no operation of the structure maps the grid onto itself and
+        ``k`` onto ``k'``.
+    """
+    ops, _ = operations(structure, symprec)
+    ops = ops.on_grid(shape)
+    out: list[list[list[int]] | None] = [None] * len(equivalent_sites)
+    if not len(ops):
+        return out
+    M, T = ops.integer_ops(shape)
+    frac = np.asarray(structure.frac_coords, dtype=np.float64)
+    lat = np.asarray(structure.lattice.matrix, dtype=np.float64)
+    images = frac[site_index] @ ops.rotations.transpose(0, 2, 1) + ops.num / ops.den  # (k, 3): g(site k)
+    for q, kk in enumerate(equivalent_sites):
+        d = (images - frac[int(kk)] + 0.5) % 1.0 - 0.5
+        dist = np.linalg.norm(d @ lat, axis=1)
+        hit = np.flatnonzero(dist < max(10 * symprec, 1e-2))
+        if hit.size:
+            j = int(hit[np.argmin(dist[hit])])
+            out[q] = [[int(x) for x in M[j, r]] for r in range(3)] + [[int(x) for x in T[j]]]
+    return out
