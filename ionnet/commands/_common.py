@@ -78,7 +78,21 @@ def add_scan_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def is_grid_file(path: str) -> bool:
-    return path.endswith(".npz")
+    return path.lower().endswith(".npz")
+
+
+def check_output(path: str | None, *inputs: str | None, option: str = "--output",
+                 suffixes: tuple[str, ...] | None = None) -> str | None:
+    """Check an output path before any expensive work (its folder is created).
+
+    Refuses a folder, an input of the command, a wrong ending or an unwritable
+    place with a one-line :class:`~ionnet.errors.OutputError`; None passes.
+    """
+    if path is None:
+        return None
+    from ..io.files import check_output as _check
+
+    return _check(path, inputs=[i for i in inputs if i], option=option, suffixes=suffixes)
 
 
 def scan_from_args(path: str, args: argparse.Namespace):

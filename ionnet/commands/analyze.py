@@ -8,6 +8,7 @@ from ._common import (
     add_connectivity_argument,
     add_scan_arguments,
     add_thresholds_argument,
+    check_output,
     is_grid_file,
     load_grids,
     scan_from_args,
@@ -46,6 +47,7 @@ def run(args: argparse.Namespace) -> int:
     if is_grid_file(args.input):
         grids = load_grids(args.input)
     else:
+        check_output(args.output, args.input, args.checkpoint, suffixes=(".npz",))  # before the scan
         grids = scan_from_args(args.input, args)
         if args.output:
             save_grids(grids, args.output)
