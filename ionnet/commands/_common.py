@@ -7,6 +7,7 @@ help, choices), and :func:`settings_from_args` reads them back into one.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from dataclasses import MISSING, fields
@@ -16,11 +17,36 @@ from ..settings import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_THRESHOLDS,
 
 
 def float_list(text: str) -> list[float]:
-    """Parse ``0.5,0.9,1.5`` into floats (argparse type)."""
+    """Parse ``0.5,0.9,1.5`` into finite floats (argparse type)."""
     try:
-        return [float(x) for x in text.replace(" ", ",").split(",") if x]
+        values = [float(x) for x in text.replace(" ", ",").split(",") if x]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in eV, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected finite comma-separated numbers, got {text!r}")
+    return values
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (got {text})")
+    return v
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (argparse type)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0 (got {text})")
+    return v
 
 
 
@@ -51,8 +77,23 @@ def add_settings_arguments(p: argparse.ArgumentParser, settings: type[ScanSettin
 
 
 def settings_from_args(args: argparse.Namespace, settings: type[ScanSettings] = ScanSettings) -> ScanSettings:
-    """The settings object of the options :func:`add_settings_arguments` added."""
-    return settings(**{f.name: getattr(args, f.name) for f in fields(settings)})
+    """The settings object of the options :func:`add_settings_arguments` added, checked at once.
+
+    Besides :class:`~ionnet.ScanSettings`' own checks, the model name and the
+    mobile ion are checked here, before any file is read or written.
+    """
+    s = settings(**{f.name: getattr(args, f.name) for f in fields(settings)})
+    check_model_and_ion(s.model, s.ion)
+    return s
+
+
+def check_model_and_ion(model, ion) -> None:
+    """A misspelt ``--model`` or ``--ion`` fails here, before any work (with the closest model name)."""
+    from ..potentials import check_model_name
+    from ..scanning.structure import element
+
+    check_model_name(model)
+    element(ion, "--ion")
 
 
 def add_connectivity_argument(p: argparse.ArgumentParser) -> None:

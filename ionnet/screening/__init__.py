@@ -271,6 +271,12 @@ def screen(
     t_start = time.perf_counter()
     _check(workers, timeout_s, task)
     settings = _screen_settings(settings, connectivity, task, options)
+    if task is None:  # a misspelt model or ion fails here, before the database is opened
+        from ..potentials import check_model_name
+        from ..scanning.structure import element
+
+        check_model_name(settings.model)
+        element(settings.ion)
     shash = settings.hash()
     run = {"settings": settings.to_dict(), "settings_hash": shash, "thresholds": check_thresholds(thresholds),
            "task": task, "timeout_s": timeout_s, "save_grids": os.fspath(save_grids) if save_grids else None,
