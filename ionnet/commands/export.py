@@ -61,6 +61,9 @@ def run(args: argparse.Namespace) -> int:
     grid = pick_map(load_grids(args.grid), args.map)
     needs_analysis = fmt in GRAPH_FORMATS or args.field == "level"
     obj = analyze(grid, connectivity=args.connectivity) if needs_analysis else grid
-    path = write(obj, args.output, fmt, field=args.field, threshold=args.threshold, graph=args.graph)
-    print(f"wrote {path} ({fmt})")
+    from ..io.files import atomic_path
+
+    with atomic_path(args.output) as tmp:  # every format: a complete file or none
+        write(obj, tmp, fmt, field=args.field, threshold=args.threshold, graph=args.graph)
+    print(f"wrote {args.output} ({fmt})")
     return 0

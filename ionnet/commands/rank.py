@@ -80,7 +80,11 @@ def run(args: argparse.Namespace) -> int:
     rows = rank(args.db, by=args.by, fv_threshold=args.fv_threshold, top=args.top or None,
                 model=args.model, ion=args.ion, settings_hash=args.settings)
     if args.csv:
-        with open(args.csv, "w", newline="") as f:
+        from ..io.files import atomic_path, check_output
+
+        check_output(args.csv, args.db, option="--csv")
+    if args.csv:
+        with atomic_path(args.csv) as tmp, open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=_CSV_COLUMNS, extrasaction="ignore")
             w.writeheader()
             for r in rows:
