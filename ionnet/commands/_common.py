@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import math
 import os
-import sys
 from dataclasses import MISSING, fields
 
 from ..errors import GridError, IonnetError
@@ -80,10 +79,12 @@ def settings_from_args(args: argparse.Namespace, settings: type[ScanSettings] = 
     """The settings object of the options :func:`add_settings_arguments` added, checked at once.
 
     Besides :class:`~ionnet.ScanSettings`' own checks, the model name and the
-    mobile ion are checked here, before any file is read or written.
+    mobile ion are checked here, before any file is read or written (not with
+    ``--task``, whose function may use any model name).
     """
     s = settings(**{f.name: getattr(args, f.name) for f in fields(settings)})
-    check_model_and_ion(s.model, s.ion)
+    if getattr(args, "task", None) is None:
+        check_model_and_ion(s.model, s.ion)
     return s
 
 
@@ -115,7 +116,7 @@ def add_scan_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("scan run")
     g.add_argument("--checkpoint", default=None, help="file to resume an interrupted scan from (default: none)")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar (default: on when stderr is a terminal)")
+                   help="progress on stderr: a bar on a terminal, a line every 10 s in a log or pipe (default: on)")
 
 
 def is_grid_file(path: str) -> bool:
@@ -142,7 +143,7 @@ def scan_from_args(path: str, args: argparse.Namespace):
 
     if not os.path.exists(path):
         raise IonnetError(f"input not found: {path}")
-    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    progress = True if args.progress is None else args.progress  # a bar on a terminal, lines in a log
     return scan(path, settings=settings_from_args(args), progress=progress, checkpoint=args.checkpoint)
 
 

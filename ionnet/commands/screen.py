@@ -44,7 +44,7 @@ def register(sub) -> None:
                    help="advanced: replace the scan by f(path, settings) -> EnergyGrid | list "
                         "('pkg.mod:func' or 'file.py:func'); used for tests and custom pipelines")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="progress bar with ETA on stderr (default: on)")
+                   help="progress on stderr: a bar on a terminal, a line every 10 s in a log or pipe (default: on)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
     add_settings_arguments(p)
     p.set_defaults(func=run)

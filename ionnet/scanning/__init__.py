@@ -92,7 +92,7 @@ def scan(
     model: Any = None,
     *,
     settings: ScanSettings | None = None,
-    progress: bool = True,
+    progress: bool | str = "auto",
     checkpoint: str | os.PathLike | None = None,
     **options: Any,
 ) -> ScanResult:
@@ -110,8 +110,9 @@ def scan(
         *, batch_size, progress)`` is used as is.
     settings : ScanSettings, optional
         Every scan option at once; ``ion``, ``model`` and ``options`` override its fields.
-    progress, checkpoint : bool, path or None
-        Show a tqdm bar; an ``.npz`` file where evaluated nodes are saved
+    progress, checkpoint : bool or {'auto', 'bar', 'lines'}, path or None
+        Progress (:func:`ionnet.progress.progress_bar`; ``'auto'``: a bar on a
+        terminal only, ``True``: a bar, or a plain line every 10 s in a log); an ``.npz`` file where evaluated nodes are saved
         (atomically, periodically and on interruption) so a rerun resumes.
     **options
         Any field of :class:`~ionnet.ScanSettings` (``spacing``, ``shape``,

@@ -41,7 +41,6 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -150,12 +149,11 @@ def _todo(con: sqlite3.Connection, unique: dict[str, StructureInput], settings: 
 def _store(con: sqlite3.Connection, rows: Iterator[dict], settings: ScreenSettings, shash: str, n: int,
            progress: bool) -> tuple[int, int, list[tuple[str, str]]]:
     """Record each row as it arrives; (ok, failed, failures).  A fatal row (model unavailable) stops the batch."""
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     n_ok = n_failed = 0
     failures: list[tuple[str, str]] = []
-    bar = tqdm(total=n, desc="screen", unit="struct", file=sys.stderr, disable=not progress or not n,
-               dynamic_ncols=True, smoothing=0.05)
+    bar = progress_bar(n, "screen", unit="struct", mode=progress if n else False)  # a bar, or lines in a log
     try:
         for row in rows:
             if row.get("fatal"):
