@@ -140,4 +140,4 @@ def test_rank_csv_is_checked_before_reading(tmp_path, capsys):
     db = tmp_path / "r.sqlite"
     db.write_bytes(b"")
     assert main(["rank", "--db", str(db), "--csv", str(db)]) == 1
-    assert db.stat().st_size == 0
+    assert "--csv" in capsys.readouterr().err and db.stat().st_size == 0

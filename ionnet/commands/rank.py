@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     if args.csv:
         from ..io.files import atomic_path, check_output
 
-        check_output(args.csv, args.db, option="--csv")
+        check_output(args.csv, inputs=[args.db], option="--csv")
     if args.csv:
         with atomic_path(args.csv) as tmp, open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=_CSV_COLUMNS, extrasaction="ignore")
