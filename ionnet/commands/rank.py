@@ -65,8 +65,11 @@ def _value(r: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..io.files import check_output
     from ..screening import rank, read_results
 
+    if args.csv:
+        check_output(args.csv, inputs=[args.db], option="--csv")  # before reading the database
     if args.failed:
         rows = read_results(args.db, model=args.model, ion=args.ion, settings_hash=args.settings, status="failed")
         if args.json:
@@ -80,10 +83,8 @@ def run(args: argparse.Namespace) -> int:
     rows = rank(args.db, by=args.by, fv_threshold=args.fv_threshold, top=args.top or None,
                 model=args.model, ion=args.ion, settings_hash=args.settings)
     if args.csv:
-        from ..io.files import atomic_path, check_output
+        from ..io.files import atomic_path
 
-        check_output(args.csv, inputs=[args.db], option="--csv")
-    if args.csv:
         with atomic_path(args.csv) as tmp, open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=_CSV_COLUMNS, extrasaction="ignore")
             w.writeheader()
