@@ -175,8 +175,14 @@ CASES = [
     ("screen-unknown-model", ["screen", "folder", "--db", "new.sqlite", "--model", "m3gnt", "--ion", "Na"], {1, 2},
      "m3gnet"),
     ("screen-unknown-ion", ["screen", "folder", "--db", "new.sqlite", "--model", "bvse", "--ion", "Xx"], {1, 2}, "ion"),
+    ("screen-save-grids-under-a-file", ["screen", "folder", "--db", "new.sqlite", "--model", "bvse", "--ion", "Na",
+                                        "--save-grids", "a_file/grids"], {1}, "--save-grids"),
+    ("screen-save-grids-is-a-file", ["screen", "folder", "--db", "new.sqlite", "--model", "bvse", "--ion", "Na",
+                                     "--save-grids", "a_file"], {1}, "--save-grids"),
     ("screen-corrupt-db", ["screen", "folder", "--db", "corrupt.sqlite", "--model", "bvse", "--ion", "Na"], {1},
      "corrupt.sqlite"),
+    ("screen-output-is-input-cif", ["screen", "folder", "--db", "folder/a.cif", "--model", "bvse", "--ion", "Na"],
+     {1}, "a.cif"),
     ("rank-missing-db", ["rank", "--db", "missing.sqlite"], {1}, "missing.sqlite"),
     ("rank-zero-byte-db", ["rank", "--db", "zero.sqlite"], {1}, "zero.sqlite"),
     ("rank-corrupt-db", ["rank", "--db", "corrupt.sqlite"], {1}, "corrupt.sqlite"),
@@ -233,3 +239,19 @@ def test_zero_byte_database_is_not_turned_into_one(files, monkeypatch, capsys):
     assert (files / "zero.sqlite").stat().st_size == 0
     with pytest.raises(sqlite3.DatabaseError):
         sqlite3.connect(files / "corrupt.sqlite").execute("select * from sqlite_master").fetchall()
+
+
+def test_screen_stores_a_file_name_that_is_not_utf8(tmp_path, monkeypatch, capsys):
+    """A non-UTF-8 file name is stored (as \\xNN) instead of aborting the batch; a rerun skips it."""
+    monkeypatch.chdir(tmp_path)
+    os.makedirs(b"cifs")
+    shutil.copy(LIFEPO4, b"cifs/\xff\xfeLFP.cif")
+    argv = ["screen", "cifs", "--db", "r.sqlite", "--model", "bvse", "--framework", "empty", "--spacing", "1.0",
+            "--no-progress", "--json"]
+    assert main(argv) == 0, capsys.readouterr().err
+    first = json.loads(capsys.readouterr().out)
+    assert (first["n_ok"], first["n_failed"]) == (1, 0)
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["n_skipped"] == 1
+    rows = sqlite3.connect("r.sqlite").execute("SELECT structure_id, status FROM results").fetchall()
+    assert rows == [("\\xff\\xfeLFP", "ok")]

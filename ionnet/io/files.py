@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator
 
 from ..errors import OutputError
 
-__all__ = ["atomic_path", "check_output", "same_file", "one_line"]
+__all__ = ["atomic_path", "check_output", "check_folder", "same_file", "one_line"]
 
 
 def one_line(text: object, limit: int = 300) -> str:
@@ -106,6 +106,27 @@ def check_output(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike]
     if os.path.lexists(target) and not os.path.isfile(target) and not os.path.islink(target):
         raise OutputError(f"{option} {one_line(target)} exists and is not a regular file; choose another output file")
     return target
+
+
+def check_folder(path: str | os.PathLike, *, option: str = "--out") -> str:
+    """Create the output folder ``path`` (if missing) and check that files can be written in it.
+
+    Raises
+    ------
+    OutputError
+        ``path`` is a file, or cannot be created or written.
+    """
+    folder = os.fspath(path)
+    if os.path.exists(folder) and not os.path.isdir(folder):
+        raise OutputError(f"{option} {one_line(folder)} is a file, not a folder; give a folder name")
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise OutputError(f"cannot create {option} folder {one_line(folder)} ({e.strerror}); "
+                          "choose a writable place") from None
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise OutputError(f"cannot write in {option} folder {one_line(folder)}; choose a writable place")
+    return folder
 
 
 @contextlib.contextmanager

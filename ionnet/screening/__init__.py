@@ -275,6 +275,10 @@ def screen(
 
         check_model_name(settings.model)
         element(settings.ion)
+    if save_grids:  # an unwritable folder fails now, not as a failure on every row
+        from ..io.files import check_folder
+
+        check_folder(save_grids, option="--save-grids")
     shash = settings.hash()
     run = {"settings": settings.to_dict(), "settings_hash": shash, "thresholds": check_thresholds(thresholds),
            "task": task, "timeout_s": timeout_s, "save_grids": os.fspath(save_grids) if save_grids else None,

@@ -217,6 +217,16 @@ def _upgrade(con: sqlite3.Connection) -> None:
         raise
 
 
+def _storable(v: object) -> object:
+    """``v`` with text SQLite can store: a file name that is not UTF-8 (surrogate escapes) gets ``\\xNN``."""
+    if isinstance(v, str):
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            return v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return v
+
+
 def _now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
@@ -264,7 +274,8 @@ def record(con: sqlite3.Connection, row: dict, settings: ScreenSettings, setting
         "spread": json.dumps(d["spread"]) if d.get("spread") else None,
         "ordering": json.dumps(row["ordering"]) if row.get("ordering") else None,
     }
-    key = (row["key"], settings.model, settings.ion, settings_hash)
+    values = {c: _storable(v) for c, v in values.items()}
+    key = (values["structure_key"], settings.model, settings.ion, settings_hash)
     for attempt in range(20):
         try:
             con.execute("BEGIN IMMEDIATE")
