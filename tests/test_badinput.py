@@ -66,6 +66,20 @@ def _rewrite_member(src: Path, dst: Path, name: str, value: np.ndarray | None) -
         np.savez_compressed(fh, **arrays)
 
 
+def _huge_header(path: Path, shape: tuple[int, int, int]) -> None:
+    """A small .npz whose ``energies`` header claims ``shape`` (float64); the data are left out."""
+    import io
+
+    head = io.BytesIO()
+    np.lib.format.write_array_header_1_0(head, {"descr": "<f8", "fortran_order": False, "shape": shape})
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("energies.npy", head.getvalue())  # magic + header, no data
+        for name, a in (("lattice", np.eye(3) * 10.0), ("metadata", np.array("{}"))):
+            buf = io.BytesIO()
+            np.save(buf, a)
+            zf.writestr(f"{name}.npy", buf.getvalue())
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("bad")
@@ -85,6 +99,7 @@ def files(tmp_path_factory) -> Path:
     _rewrite_member(d / "grid.npz", d / "grid_2d.npz", "energies", np.zeros((4, 4)))
     _rewrite_member(d / "grid.npz", d / "newer.npz", "format_version", np.array(99))
     _rewrite_member(d / "multi.npz", d / "multi_badindex.npz", "structure_index", np.array([0, 7]))
+    _huge_header(d / "huge.npz", (3000, 3000, 3000))
     shutil.copy(LIFEPO4, d / "LiFePO4.cif")
     (d / "notcif.cif").write_text("hello, I am not a crystal\n")
     (d / "binary.cif").write_bytes(b"\x00\x01\x02\xff\xfe" * 100)
@@ -129,6 +144,10 @@ CASES = [
     ("grid-singular-lattice", ["analyze", "bad_lattice.npz"], {1}, "lattice"),
     ("grid-2d-energies", ["analyze", "grid_2d.npz"], {1}, "shape"),
     ("grid-newer-format", ["analyze", "newer.npz"], {1}, "newer"),
+    ("grid-larger-than-memory", ["analyze", "huge.npz"], {1}, "memory"),
+    ("export-grid-larger-than-memory", ["export", "huge.npz", "-o", "out/x.cube"], {1}, "memory"),
+    ("render-grid-larger-than-memory", ["render", "huge.npz", "-o", "out/x.png"], {1}, "memory"),
+    ("render-size-too-large", ["render", "grid.npz", "-o", "out/x.png", "--size", "60000", "60000"], {1}, "size"),
     ("export-truncated", ["export", "truncated.npz", "-o", "out/x.cube"], {1}, None),
     ("plot-garbage", ["plot", "garbage.npz", "-o", "out/x.png"], {1}, None),
     ("transport-empty", ["transport", "empty.npz"], {1}, None),
