@@ -274,3 +274,20 @@ def test_screen_stores_a_file_name_that_is_not_utf8(tmp_path, monkeypatch, capsy
     assert json.loads(capsys.readouterr().out)["n_skipped"] == 1
     rows = sqlite3.connect("r.sqlite").execute("SELECT structure_id, status FROM results").fetchall()
     assert rows == [("\\xff\\xfeLFP", "ok")]
+
+
+def test_m3gnet_by_name_offline_is_one_clean_line(files, monkeypatch, capsys):
+    """No IONNET_M3GNET_PATH, nothing in matgl's cache, no network: one line naming the alternatives."""
+    pytest.importorskip("matgl")
+    import ionnet.potentials.m3gnet as m3
+
+    monkeypatch.chdir(files)
+    monkeypatch.delenv("IONNET_M3GNET_PATH", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(m3, "_matgl_cached_dir", lambda name: None)
+    before = _snapshot(files)
+    assert main(["analyze", "LiFePO4.cif", "--model", "m3gnet", "--framework", "empty"]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert "IONNET_M3GNET_PATH" in err or "network" in err
+    assert _snapshot(files) == before
