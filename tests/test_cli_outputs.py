@@ -141,3 +141,37 @@ def test_rank_csv_is_checked_before_reading(tmp_path, capsys):
     db.write_bytes(b"")
     assert main(["rank", "--db", str(db), "--csv", str(db)]) == 1
     assert "--csv" in capsys.readouterr().err and db.stat().st_size == 0
+
+
+def _read_grd(path: Path) -> tuple[np.ndarray, list[int], np.ndarray]:
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("#")
+    return (np.array(lines[1].split(), dtype=float), [int(x) for x in lines[2].split()],
+            np.array([float(x) for x in lines[3:] if x.strip()]))
+
+
+def test_grd_export_matches_bvlains_own_writer(tmp_path):
+    """The .grd file is the one BVlain writes for the same field: same cell, counts and value at every node.
+
+    BVlain keeps the periodic end point in its arrays ((n+1) nodes an axis) and writes the first n;
+    ionnet writes eV above the minimum, so BVlain is given E - E_min.
+    """
+    bvlain = pytest.importorskip("bvlain.core")
+    from types import SimpleNamespace
+
+    from ase.cell import Cell
+
+    from ionnet.export import write_volumetric
+
+    rng = np.random.default_rng(3)
+    E = rng.normal(size=(5, 6, 7))
+    lattice = np.array([[5.0, 0.0, 0.0], [1.2, 6.0, 0.0], [0.7, -0.4, 7.0]])  # triclinic
+    write_volumetric(ionnet.EnergyGrid(E, lattice), tmp_path / "ionnet.grd")
+    padded = np.pad(E - E.min(), ((0, 1), (0, 1), (0, 1)), mode="wrap")
+    fake = SimpleNamespace(data=padded.ravel(), size=padded.shape, cell=Cell(lattice))
+    bvlain.Lain.write_grd(fake, str(tmp_path / "bvlain"), task="bvse")
+    cell_i, n_i, v_i = _read_grd(tmp_path / "ionnet.grd")
+    cell_b, n_b, v_b = _read_grd(tmp_path / "bvlain.grd")
+    np.testing.assert_allclose(cell_i, cell_b, rtol=1e-9)
+    assert n_i == n_b == [5, 6, 7]
+    np.testing.assert_allclose(v_i, v_b, rtol=1e-9, atol=1e-12)
