@@ -105,6 +105,7 @@ def files(tmp_path_factory) -> Path:
     (d / "binary.cif").write_bytes(b"\x00\x01\x02\xff\xfe" * 100)
     (d / "NaCl.cif").write_text(NACL_CIF)
     (d / "folder").mkdir()
+    (d / "dir.npz").mkdir()
     (d / "folder" / "a.cif").write_text(NACL_CIF)
     (d / "a_file").write_text("a file where a folder is expected\n")
     (d / "corrupt.sqlite").write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)
@@ -135,7 +136,7 @@ CASES = [
     ("truncated-grid", ["analyze", "truncated.npz"], {1}, "truncated.npz"),
     ("garbage-grid", ["analyze", "garbage.npz"], {1}, "garbage.npz"),
     ("zip-not-grid", ["analyze", "foreign.npz"], {1}, "foreign.npz"),
-    ("folder-as-grid", ["analyze", "folder.npz"], {1}, None),
+    ("folder-as-grid", ["analyze", "dir.npz"], {1}, "folder"),
     ("multimap-fewer-metadata", ["analyze", "multi_fewmeta.npz"], {1}, "metadata"),
     ("multimap-bad-json", ["analyze", "multi_badjson.npz"], {1}, "metadata"),
     ("multimap-metadata-not-dicts", ["analyze", "multi_metalist.npz"], {1}, "metadata"),
@@ -173,7 +174,8 @@ CASES = [
     ("spacing-zero", ["analyze", "LiFePO4.cif", "--model", "bvse", "--spacing", "0"], {1, 2}, "spacing"),
     ("spacing-negative", ["analyze", "LiFePO4.cif", "--model", "bvse", "--spacing", "-0.2"], {1, 2}, "spacing"),
     ("spacing-nan", ["analyze", "LiFePO4.cif", "--model", "bvse", "--spacing", "nan"], {1, 2}, "spacing"),
-    ("spacing-tiny", ["analyze", "LiFePO4.cif", "--model", "bvse", "--spacing", "1e-300"], {1, 2}, None),
+    ("spacing-tiny", ["analyze", "LiFePO4.cif", "--model", "bvse", "--spacing", "1e-300"], {1, 2}, "spacing"),
+    ("spacing-too-fine-for-memory", ["analyze", "LiFePO4.cif", "--model", "bvse", "--spacing", "0.001"], {1}, "memory"),
     ("spacing-above-cell", ["analyze", "LiFePO4.cif", "--model", "bvse", "--spacing", "50"], {1, 2}, "spacing"),
     ("unknown-model", ["analyze", "LiFePO4.cif", "--model", "bvs"], {1, 2}, "did you mean 'bvse'"),
     ("unknown-ion", ["analyze", "LiFePO4.cif", "--model", "bvse", "--ion", "Lii"], {1, 2}, "ion"),
@@ -209,8 +211,10 @@ CASES = [
     ("rank-top-negative", ["rank", "--db", "zero.sqlite", "--top", "-1"], {1, 2}, None),
     # --- validation inputs
     ("validate-missing-data", ["validate", "--data", "nowhere", "--db", "v.sqlite", "--out", "vout"], {1}, None),
-    ("validate-csv-without-columns", ["validate", "--data", "obelix", "--db", "v.sqlite", "--out", "vout"], {1}, None),
-    ("validate-csv-not-utf8", ["validate", "--data", "obelix_latin1", "--db", "v.sqlite", "--out", "vout"], {1}, None),
+    ("validate-csv-without-columns", ["validate", "--data", "obelix", "--db", "v.sqlite", "--out", "vout"], {1},
+     "column"),
+    ("validate-csv-not-utf8", ["validate", "--data", "obelix_latin1", "--db", "v.sqlite", "--out", "vout"], {1},
+     "UTF-8"),
 ]
 
 

@@ -141,6 +141,10 @@ def grid_shape(lattice: ArrayLike, spacing: float) -> tuple[int, int, int]:
         An axis would get fewer than 2 nodes (no barrier can be seen along it).
     """
     lengths = np.linalg.norm(np.asarray(lattice, dtype=np.float64), axis=1)
+    if not np.all(lengths / spacing < 1e6):
+        from ..errors import GridError
+
+        raise GridError(f"`spacing` {spacing:g} Å gives over a million nodes along a cell vector; use 0.1 Å or more")
     shape = tuple(max(1, int(math.ceil(L / spacing - 1e-9))) for L in lengths)
     if min(shape) < 2:
         from ..errors import GridError
