@@ -295,3 +295,18 @@ def test_m3gnet_by_name_offline_is_one_clean_line(files, monkeypatch, capsys):
     assert err.count("\n") == 1 and "Traceback" not in err
     assert "IONNET_M3GNET_PATH" in err or "network" in err
     assert _snapshot(files) == before
+
+
+def test_obelix_ids_never_name_a_path_outside_the_data_folder(tmp_path):
+    """An id such as ``../victim`` or ``/abs/path`` is a file name inside ``cifs/``, never a path elsewhere."""
+    from ionnet.validation.datasets import load_obelix
+
+    data = tmp_path / "obelix"
+    (data / "cifs").mkdir(parents=True)
+    (data / "victim.cif").write_text(NACL_CIF)  # what ../victim would reach
+    (data / "cifs" / "ok1.cif").write_text(NACL_CIF)
+    (data / "obelix.csv").write_text(
+        "id,ionic_conductivity_S_cm,has_cif\n"
+        f"../victim,1e-3,True\n{tmp_path / 'victim'},1e-3,True\nok1,1e-3,True\n")
+    cifs = [e.cif for e in load_obelix(data)]
+    assert cifs == [None, None, str(data / "cifs" / "ok1.cif")]

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator
 
 from ..errors import OutputError
 
-__all__ = ["atomic_path", "check_output", "check_folder", "same_file", "one_line"]
+__all__ = ["atomic_path", "check_output", "check_folder", "safe_name", "same_file", "one_line"]
 
 
 def one_line(text: object, limit: int = 300) -> str:
@@ -40,6 +40,30 @@ def one_line(text: object, limit: int = 300) -> str:
     s = " ".join(str(text).split())
     s = "".join(c if c.isprintable() else "?" for c in s)
     return s if len(s) <= limit else s[: limit - 3] + "..."
+
+
+def safe_name(name: object, *, limit: int = 120) -> str:
+    """``name`` (e.g. a data set's id) as one file name that stays inside its folder.
+
+    Path separators, ``..``, a leading dot, control and other unsafe characters
+    become ``_``; when anything was changed (or the name is too long) a short
+    hash of the original is appended, so two ids never share a file.
+
+    Examples
+    --------
+    >>> safe_name("x1"), safe_name("../../etc/passwd")[:15], safe_name("/abs/input")[:10]
+    ('x1', '_.._etc_passwd-', 'abs_input-')
+    """
+    import hashlib
+    import re
+
+    text = str(name)
+    clean = re.sub(r"[^A-Za-z0-9._+-]", "_", text).strip("_") or "_"
+    clean = clean.lstrip(".") or "_"
+    if clean != text or len(clean) > limit:
+        digest = hashlib.sha256(text.encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        clean = f"{clean[:limit]}-{digest}"
+    return clean
 
 
 def _umask() -> int:

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import BackendUnavailableError, DataError, StructureError
+from ..io.files import safe_name
 from ..io.structures import site_elements
 
 if TYPE_CHECKING:
@@ -122,7 +123,7 @@ def load_obelix(data_dir: str | os.PathLike) -> list[ObelixEntry]:
         raise DataError(f"{path} has no column {', '.join(sorted(missing))}: it must be the OBELiX CSV table")
     for row in rows:
         sigma, cens = parse_conductivity(row["ionic_conductivity_S_cm"])
-        cif = os.path.join(data_dir, "cifs", f"{row['id']}.cif")
+        cif = os.path.join(data_dir, "cifs", f"{safe_name(row['id'])}.cif")  # never outside data_dir/cifs
         has = row.get("has_cif", "").strip() == "True" and os.path.exists(cif)
         ordered = {"True": True, "False": False}.get(row.get("cif_ordered", "").strip())
         out.append(ObelixEntry(row["id"], row.get("reduced_composition", ""), sigma, cens,
