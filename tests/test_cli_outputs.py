@@ -175,3 +175,31 @@ def test_grd_export_matches_bvlains_own_writer(tmp_path):
     np.testing.assert_allclose(cell_i, cell_b, rtol=1e-9)
     assert n_i == n_b == [5, 6, 7]
     np.testing.assert_allclose(v_i, v_b, rtol=1e-9, atol=1e-12)
+
+
+def test_a_failed_save_after_the_scan_keeps_the_maps_in_a_rescue_file(tmp_path, monkeypatch, capsys):
+    """The output was fine before the scan but cannot be written after it: the maps go to a rescue file."""
+    import ionnet.grid as grid_module
+
+    real = grid_module._write_npz
+    calls = []
+
+    def failing_once(path, **arrays):
+        calls.append(os.fspath(path))
+        if len(calls) == 1:
+            raise OSError(28, "No space left on device")
+        return real(path, **arrays)
+
+    monkeypatch.setattr(grid_module, "_write_npz", failing_once)
+    monkeypatch.setattr("tempfile.gettempdir", lambda: str(tmp_path / "rescue"))
+    (tmp_path / "rescue").mkdir()
+    out = tmp_path / "out" / "lfp.npz"
+    code = main(["scan", str(LIFEPO4), "--model", "bvse", "--framework", "empty", "--spacing", "1.0", "-o", str(out),
+                 "--no-progress"])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "No space left" in err and "saved to" in err
+    assert not out.exists()
+    (rescued,) = (tmp_path / "rescue").iterdir()
+    assert str(rescued) in err
+    g = ionnet.load_grids(rescued)
+    assert g[0].metadata["framework"] == "empty" and np.isfinite(g[0].energies).any()

@@ -147,6 +147,37 @@ def scan_from_args(path: str, args: argparse.Namespace):
     return scan(path, settings=settings_from_args(args), progress=progress, checkpoint=args.checkpoint)
 
 
+def save_scan(grids, path: str) -> None:
+    """Save scanned grids; if that fails after all, keep them in a rescue file and say where.
+
+    The output was checked before the scan, so this is rare (disk full, the
+    folder removed meanwhile); the computed maps are never thrown away.
+
+    Raises
+    ------
+    OutputError
+        ``path`` could not be written (the message names the rescue file).
+    """
+    import tempfile
+
+    from ..errors import OutputError
+    from ..grid import save_grids
+    from ..io.files import one_line
+
+    try:
+        save_grids(grids, path)
+        return
+    except (OSError, IonnetError) as e:
+        first = e
+    rescue = os.path.join(tempfile.gettempdir(), f"ionnet-rescued-{os.getpid()}.npz")
+    try:
+        save_grids(grids, rescue)
+    except (OSError, IonnetError):
+        raise first from None
+    raise OutputError(f"cannot write {one_line(path)} ({one_line(first, 120)}); the scanned grid(s) were saved to "
+                      f"{rescue} instead: move it where you want it") from None
+
+
 def load_grids(path: str):
     """The maps (a :class:`ionnet.ScanResult`) of a ``.npz`` written by ``ionnet scan``."""
     from ..grid import load_grids as _load

@@ -11,6 +11,7 @@ from ._common import (
     check_output,
     is_grid_file,
     load_grids,
+    save_scan,
     scan_from_args,
 )
 
@@ -42,7 +43,6 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis import analyze
-    from ..grid import save_grids
 
     if is_grid_file(args.input):
         grids = load_grids(args.input)
@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
         check_output(args.output, args.input, args.checkpoint, suffixes=(".npz",))  # before the scan
         grids = scan_from_args(args.input, args)
         if args.output:
-            save_grids(grids, args.output)
+            save_scan(grids, args.output)
     result = analyze(grids, connectivity=args.connectivity, source=None if args.source == "min" else "any")
     if args.json:
         print(json.dumps(result.to_dict(args.thresholds)))
