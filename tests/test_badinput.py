@@ -80,6 +80,27 @@ def _huge_header(path: Path, shape: tuple[int, int, int]) -> None:
             zf.writestr(f"{name}.npy", buf.getvalue())
 
 
+CKPT_SCAN = ["scan", "LiFePO4.cif", "--model", "bvse", "--framework", "empty", "--spacing", "1.0", "--no-progress"]
+
+
+def _checkpoints(d: Path) -> None:
+    """A real checkpoint of CKPT_SCAN, and damaged copies of it (same key, so only the damage is found)."""
+    shutil.copy(LIFEPO4, d / "LiFePO4.cif")
+    cwd = os.getcwd()
+    os.chdir(d)
+    try:
+        assert main([*CKPT_SCAN, "-o", "ckpt_out/x.npz", "--checkpoint", "ckpt_ok.npz"]) == 0
+    finally:
+        os.chdir(cwd)
+    shutil.rmtree(d / "ckpt_out")
+    with np.load(d / "ckpt_ok.npz") as z:
+        idx = z["idx_0"]
+    _rewrite_member(d / "ckpt_ok.npz", d / "ckpt_short.npz", "e_0", np.zeros(max(len(idx) - 3, 0)))
+    _rewrite_member(d / "ckpt_ok.npz", d / "ckpt_negative.npz", "idx_0", np.r_[-5, idx[1:]])
+    _rewrite_member(d / "ckpt_ok.npz", d / "ckpt_badjson.npz", "structure", np.array("{not json"))
+    _rewrite_member(d / "ckpt_ok.npz", d / "ckpt_nokey.npz", "key", None)
+
+
 @pytest.fixture(scope="module")
 def files(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("bad")
@@ -111,6 +132,7 @@ def files(tmp_path_factory) -> Path:
     (d / "corrupt.sqlite").write_bytes(b"SQLite format 3\x00" + b"\xff" * 200)
     (d / "zero.sqlite").write_bytes(b"")
     (d / "ckpt_garbage.npz").write_bytes(b"PK\x03\x04 broken checkpoint")
+    _checkpoints(d)
     (d / "obelix").mkdir()
     (d / "obelix" / "obelix.csv").write_text("foo,bar\n1,2\n")
     (d / "obelix_latin1").mkdir()
@@ -185,6 +207,16 @@ CASES = [
     ("scan-output-is-a-folder", ["scan", "LiFePO4.cif", "--model", "bvse", "-o", "folder"], {1}, None),
     ("corrupt-checkpoint", ["scan", "LiFePO4.cif", "--model", "bvse", "--spacing", "1.0", "-o", "out/x.npz",
                             "--checkpoint", "ckpt_garbage.npz"], {1}, "checkpoint"),
+    ("checkpoint-length-mismatch", [*CKPT_SCAN, "-o", "out/x.npz", "--checkpoint", "ckpt_short.npz"], {1},
+     "checkpoint"),
+    ("checkpoint-negative-index", [*CKPT_SCAN, "-o", "out/x.npz", "--checkpoint", "ckpt_negative.npz"], {1},
+     "checkpoint"),
+    ("checkpoint-bad-json", [*CKPT_SCAN, "-o", "out/x.npz", "--checkpoint", "ckpt_badjson.npz"], {1}, "checkpoint"),
+    ("checkpoint-without-key", [*CKPT_SCAN, "-o", "out/x.npz", "--checkpoint", "ckpt_nokey.npz"], {1}, "checkpoint"),
+    ("checkpoint-of-another-scan", [*CKPT_SCAN[:-2], "0.9", "--no-progress", "-o", "out/x.npz", "--checkpoint",
+                                    "ckpt_ok.npz"], {1}, "different scan"),
+    ("shape-too-large", ["analyze", "LiFePO4.cif", "--model", "bvse", "--shape", "5000", "5000", "5000"], {1},
+     "memory"),
     # --- screening databases
     ("screen-db-is-folder", ["screen", "folder", "--db", "folder", "--model", "bvse", "--ion", "Na"], {1}, None),
     ("screen-db-under-a-file", ["screen", "folder", "--db", "a_file/r.sqlite", "--model", "bvse", "--ion", "Na"],

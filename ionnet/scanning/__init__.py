@@ -210,6 +210,8 @@ def _inputs(structure: StructureLike, ion: str, settings: ScanSettings) -> tuple
     s_in = read_structure(structure)
     if settings.shape is None:  # fail early, before loading a model or relaxing
         check_grid_memory(grid_shape(s_in.lattice.matrix, settings.spacing), 1, settings.spacing)
+    else:
+        check_grid_memory(settings.shape, 1)
     pot = get_potential(settings.model, device=settings.device)
     elements = sorted({el for site in s_in for el in site_elements(site)})
     if ion in elements and hasattr(pot, "supports"):

@@ -85,6 +85,9 @@ class Checkpoint:
                     )
                 self.structure_json = str(z["structure"])
                 self.prepare_info = str(z["prepare_info"])
+                for text in (self.structure_json, self.prepare_info):  # damaged JSON fails here, named
+                    if text and not isinstance(json.loads(text), (dict, list)):
+                        raise ValueError("its records are not JSON objects")
                 for name in z.files:
                     if name.startswith("idx_"):
                         j = int(name[4:])
