@@ -198,7 +198,7 @@ CASES = [
     ("spacing-nan", ["analyze", "LiFePO4.cif", "--model", "bvse", "--spacing", "nan"], {1, 2}, "spacing"),
     ("spacing-tiny", ["analyze", "LiFePO4.cif", "--model", "bvse", "--spacing", "1e-300"], {1, 2}, "spacing"),
     ("spacing-too-fine-for-memory", ["analyze", "LiFePO4.cif", "--model", "bvse", "--spacing", "0.001"], {1}, "memory"),
-    ("spacing-above-cell", ["analyze", "LiFePO4.cif", "--model", "bvse", "--spacing", "50"], {1, 2}, "spacing"),
+    ("spacing-above-cell", ["analyze", "LiFePO4.cif", "--model", "bvse", "--spacing", "5"], {1, 2}, "spacing"),
     ("unknown-model", ["analyze", "LiFePO4.cif", "--model", "bvs"], {1, 2}, "did you mean 'bvse'"),
     ("unknown-ion", ["analyze", "LiFePO4.cif", "--model", "bvse", "--ion", "Lii"], {1, 2}, "ion"),
     ("output-is-the-input", ["analyze", "LiFePO4.cif", "--model", "bvse", "-o", "LiFePO4.cif"], {1}, None),
