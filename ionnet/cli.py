@@ -22,17 +22,12 @@ import sys
 
 from ._version import __version__
 from .errors import IonnetError
+from .io.files import one_line as _one_line
 
 VERBS = ["scan", "analyze", "transport", "path", "export", "render", "plot", "screen", "rank", "validate"]
 
 #: Environment variable that turns on tracebacks (like ``--debug``).
 DEBUG_ENV_VAR = "IONNET_DEBUG"
-
-
-def _one_line(text: object, limit: int = 400) -> str:
-    s = " ".join(str(text).split())
-    s = "".join(c if c.isprintable() else "?" for c in s)
-    return s if len(s) <= limit else s[: limit - 3] + "..."
 
 
 def _suggest(word: str, choices) -> str:
