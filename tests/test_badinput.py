@@ -342,3 +342,26 @@ def test_obelix_ids_never_name_a_path_outside_the_data_folder(tmp_path):
         f"../victim,1e-3,True\n{tmp_path / 'victim'},1e-3,True\nok1,1e-3,True\n")
     cifs = [e.cif for e in load_obelix(data)]
     assert cifs == [None, None, str(data / "cifs" / "ok1.cif")]
+
+
+@pytest.mark.parametrize("exc, code", [
+    (RuntimeError("boom\x1b[2J\nsecond line"), 1), (KeyError("x"), 1), (ZeroDivisionError(), 1),
+    (PermissionError(13, "Permission denied", "/some/file"), 1), (MemoryError(), 1), (KeyboardInterrupt(), 130),
+])
+def test_any_unexpected_error_is_one_clean_line(exc, code, monkeypatch, capsys):
+    """The boundary turns even an error ionnet did not foresee into one printable line (and Ctrl-C into 130)."""
+    import ionnet.commands.rank as rank_cmd
+
+    def boom(args):
+        raise exc
+
+    monkeypatch.setattr(rank_cmd, "run", boom)
+    monkeypatch.delenv("IONNET_DEBUG", raising=False)
+    assert main(["rank", "--db", "x.sqlite"]) == code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert all(c.isprintable() for c in err.rstrip("\n"))
+    if isinstance(exc, RuntimeError):
+        assert "RuntimeError: boom" in err and "--debug" in err
+    if isinstance(exc, PermissionError):
+        assert "/some/file" in err and "Permission denied" in err
