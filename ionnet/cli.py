@@ -2,25 +2,60 @@
 
 Each verb lives in ``ionnet/commands/<verb>.py`` and provides
 ``register(subparsers)``, which adds its parser and sets ``func=run`` where
-``run(args) -> int``.  Exit codes: 0 ok, 1 ionnet error (one line on stderr;
-traceback only with ``-v``), 2 usage error.
+``run(args) -> int``.
+
+:func:`main` is the one exception boundary: every error a user can cause ends
+in one line on stderr (``ionnet: error: ...``) and exit code 1, usage errors
+(a misspelt verb or option, with a "did you mean") in exit code 2, Ctrl-C in
+130; never a traceback, unless ``--debug`` (or ``-v``, or the environment
+variable ``IONNET_DEBUG=1``) asks for it.
 """
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import logging
+import os
+import re
 import sys
 
 from ._version import __version__
 from .errors import IonnetError
+from .io.files import one_line as _one_line
 
 VERBS = ["scan", "analyze", "transport", "path", "export", "render", "plot", "screen", "rank", "validate"]
 
+#: Environment variable that turns on tracebacks (like ``--debug``).
+DEBUG_ENV_VAR = "IONNET_DEBUG"
+
+
+def _suggest(word: str, choices) -> str:
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # usage errors: one line, exit 2
-        self.exit(2, f"{self.prog}: error: {message}\n")
+    """argparse with one-line usage errors (exit 2) that suggest the closest verb or option."""
+
+    def error(self, message: str) -> None:
+        m = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if m:
+            choices = re.findall(r"'([^']*)'", m.group(2)) or [c.strip() for c in m.group(2).split(",")]
+            message += _suggest(m.group(1), choices)
+        m = re.search(r"unrecognized arguments: (.*)", message)
+        if m:
+            options = [o for a in self._actions for o in a.option_strings]
+            for sub in self._subparsers._group_actions if self._subparsers else ():
+                for p in getattr(sub, "choices", {}).values():
+                    options += [o for a in p._actions for o in a.option_strings]
+            for word in m.group(1).split():
+                if word.startswith("-"):
+                    hint = _suggest(word.split("=")[0], sorted(set(options)))
+                    if hint:
+                        message += hint
+                        break
+        self.exit(2, f"{self.prog}: error: {_one_line(message)}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -31,6 +66,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--version", action="version", version=f"ionnet {__version__}")
     p.add_argument("-v", "--verbose", action="store_true", help="log to stderr and show tracebacks")
+    p.add_argument("--debug", action="store_true",
+                   help=f"show the Python traceback of an error (also: {DEBUG_ENV_VAR}=1; may follow the verb)")
     sub = p.add_subparsers(dest="verb", metavar="VERB", parser_class=_Parser)
     for verb in VERBS:
         try:
@@ -43,9 +80,29 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def error_message(e: BaseException) -> str:
+    """The one line printed for an error: its own message, or a short description of an unexpected one."""
+    if isinstance(e, IonnetError):
+        return _one_line(e)
+    if isinstance(e, OSError) and (e.strerror or e.filename):
+        name = f" {_one_line(e.filename, 200)}" if e.filename else ""
+        return f"cannot use{name}: {e.strerror or e}"
+    if isinstance(e, MemoryError):
+        return "out of memory; use a coarser grid (larger --spacing) or a machine with more memory"
+    text = _one_line(e, 300)
+    kind = type(e).__name__
+    return (f"{kind}: {text}" if text else kind) + f" (rerun with --debug for the traceback)"
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = os.environ.get(DEBUG_ENV_VAR, "").strip() not in ("", "0")
+    if "--debug" in argv[1:]:  # allowed after the verb too
+        argv = [argv[0]] + [a for a in argv[1:] if a != "--debug"]
+        debug = True
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = debug or args.debug or args.verbose
     if args.verbose:
         logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
     if not getattr(args, "func", None):
@@ -53,18 +110,23 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         return int(args.func(args) or 0)
-    except IonnetError as e:
-        if args.verbose:
-            raise
-        print(f"ionnet: error: {e}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
-        print("ionnet: interrupted", file=sys.stderr)
-        return 130
-    except (OSError, MemoryError) as e:  # file-system and memory problems are user-facing too
-        if args.verbose:
+        if debug:
             raise
-        print(f"ionnet: error: {e}", file=sys.stderr)
+        print("ionnet: interrupted (a scan with --checkpoint resumes where it stopped)", file=sys.stderr)
+        return 130
+    except SystemExit:
+        raise
+    except BrokenPipeError:  # `ionnet rank ... | head`: the reader left; not an error of ours
+        try:
+            sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the flush at exit
+        except OSError:
+            pass
+        return 0
+    except Exception as e:  # noqa: BLE001 - the one boundary: nothing reaches the user as a traceback
+        if debug:
+            raise
+        print(f"ionnet: error: {error_message(e)}", file=sys.stderr)
         return 1
 
 

@@ -18,6 +18,7 @@ by bad input also derive from :class:`ValueError` so generic handlers work.
     ├── TransportError (ValueError)        transport options (temperatures, rates, sites, paths)
     ├── BackendUnavailableError (ImportError)
     ├── ResourceError (MemoryError)
+    ├── OutputError (OSError)              an output file cannot be written where asked
     └── TaskTimeout (TimeoutError)
 """
 from __future__ import annotations
@@ -34,6 +35,7 @@ __all__ = [
     "RenderError",
     "BackendUnavailableError",
     "ResourceError",
+    "OutputError",
     "TransportError",
     "TaskTimeout",
 ]
@@ -81,6 +83,10 @@ class BackendUnavailableError(IonnetError, ImportError):
 
 class ResourceError(IonnetError, MemoryError):
     """A request would not fit in memory or on disk."""
+
+
+class OutputError(IonnetError, OSError):
+    """An output cannot be written where asked (a folder, an input file, an unwritable place)."""
 
 
 class TransportError(IonnetError, ValueError):

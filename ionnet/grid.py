@@ -154,43 +154,38 @@ class EnergyGrid:
 
     # ----------------------------------------------------------------------- I/O
     def save(self, path: str | os.PathLike) -> None:
-        """Write the grid to a ``.npz`` file (lossless; metadata as JSON)."""
-        meta = json.dumps(self.metadata, default=_json_default)
-        tmp = os.fspath(path) + ".tmp.npz"
-        np.savez_compressed(
-            tmp,
+        """Write the grid to a ``.npz`` file (lossless; metadata as JSON).
+
+        The file is written atomically (:func:`ionnet.io.files.atomic_path`): a
+        failed or interrupted save leaves any earlier file and no temporary; the
+        output's folder is created.
+        """
+        _write_npz(
+            path,
             energies=self.energies,
             lattice=self.lattice,
-            metadata=np.array(meta),
+            metadata=np.array(json.dumps(self.metadata, default=_json_default)),
             structure=np.array(_structure_to_json(self.structure)),
             format_version=np.array(FORMAT_VERSION),
         )
-        os.replace(tmp, path)  # atomic: never a half-written grid
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "EnergyGrid":
-        """Read a grid written by :meth:`save`."""
-        try:
-            with np.load(path, allow_pickle=False) as z:
-                energies = z["energies"]
-                if energies.ndim == 4:
-                    raise GridError(
-                        f"{os.fspath(path)} holds {energies.shape[0]} maps (a vacancy-mode scan); "
-                        "read it with ionnet.load_grids()"
-                    )
-                lattice = z["lattice"]
-                meta = json.loads(str(z["metadata"])) if "metadata" in z else {}
-                sjson = str(z["structure"]) if "structure" in z else ""
-                version = int(z["format_version"]) if "format_version" in z else 0
-        except FileNotFoundError:
-            raise GridError(f"grid file not found: {os.fspath(path)}") from None
-        except (OSError, ValueError, KeyError) as e:
-            raise GridError(f"cannot read grid file {os.fspath(path)}: not an ionnet .npz grid ({e})") from None
-        if version > FORMAT_VERSION:
+        """Read a grid written by :meth:`save` (a one-map file).
+
+        Raises
+        ------
+        GridError
+            The file is missing, is not an ionnet grid, is damaged, or holds several maps.
+        ResourceError
+            The grid would not fit in memory.
+        """
+        maps = load_grids(path)
+        if len(maps) != 1:
             raise GridError(
-                f"{os.fspath(path)} was written by a newer ionnet (format {version} > {FORMAT_VERSION}); upgrade ionnet"
+                f"{os.fspath(path)} holds {len(maps)} maps (one per mobile-ion orbit); read it with ionnet.load_grids()"
             )
-        return cls(energies, lattice, structure=_structure_from_json(sjson), metadata=meta)
+        return maps[0]
 
     def __repr__(self) -> str:
         finite = self.energies[np.isfinite(self.energies)]
@@ -286,10 +281,28 @@ class ScanResult(list):
         return f"ScanResult({len(self)} map{'s' if len(self) != 1 else ''}, shape={self[0].shape})"
 
 
-def save_grids(grids: EnergyGrid | Iterable[EnergyGrid], path: str | os.PathLike) -> None:
-    """Write one grid, or the maps of a vacancy-mode scan (same lattice and shape), to one ``.npz``.
+def _write_npz(path: str | os.PathLike, **arrays: Any) -> None:
+    """``np.savez_compressed`` through :func:`ionnet.io.files.atomic_path` (never a half-written file)."""
+    from .io.files import atomic_path
 
-    A single grid is written exactly as :meth:`EnergyGrid.save` does.
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez_compressed(fh, **arrays)
+
+
+def save_grids(grids: EnergyGrid | Iterable[EnergyGrid], path: str | os.PathLike) -> None:
+    """Write one grid, or every map of a scan (same lattice and shape), to one ``.npz``, atomically.
+
+    A single grid is written exactly as :meth:`EnergyGrid.save` does.  Several
+    maps keep their own metadata and their own framework (written once when
+    shared): ``energies`` (n, na, nb, nc), ``metadata`` (JSON list of n dicts),
+    ``structures`` (the distinct frameworks as JSON) and ``structure_index`` (n,).
+
+    Raises
+    ------
+    GridError
+        No maps, or maps of different shapes or lattices.
+    OutputError
+        The file cannot be written there.
     """
     if isinstance(grids, EnergyGrid):
         grids.save(path)
@@ -304,39 +317,129 @@ def save_grids(grids: EnergyGrid | Iterable[EnergyGrid], path: str | os.PathLike
     if len(shapes) != 1:
         raise GridError(f"maps saved together must share one grid shape (got {sorted(shapes)})")
     first = grids[0]
-    tmp = os.fspath(path) + ".tmp.npz"
-    np.savez_compressed(
-        tmp,
+    if any(not np.allclose(g.lattice, first.lattice, rtol=0, atol=1e-9) for g in grids[1:]):
+        raise GridError("maps saved together must share one lattice")
+    texts: list[str] = []
+    index = []
+    for g in grids:
+        t = _structure_to_json(g.structure)
+        if t not in texts:
+            texts.append(t)
+        index.append(texts.index(t))
+    _write_npz(
+        path,
         energies=np.stack([g.energies for g in grids]),
         lattice=first.lattice,
         metadata=np.array(json.dumps([g.metadata for g in grids], default=_json_default)),
-        structure=np.array(_structure_to_json(first.structure)),
+        structure=np.array(texts[index[0]]),
+        structures=np.array(texts),
+        structure_index=np.asarray(index, dtype=np.int64),
         format_version=np.array(FORMAT_VERSION),
     )
-    os.replace(tmp, path)
+
+
+def _npz_header(path: str) -> tuple[tuple[int, ...], list[str]]:
+    """Shape of ``energies`` and the member names of a ``.npz``, read without loading the data."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as zf:
+        names = [n[:-4] if n.endswith(".npy") else n for n in zf.namelist()]
+        if "energies" not in names:
+            raise KeyError("no 'energies' array")
+        with zf.open("energies.npy") as fh:
+            version = np.lib.format.read_magic(fh)
+            read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+            shape, _, _ = read(fh)
+    return tuple(int(n) for n in shape), names
+
+
+def _read_text(z: Any, name: str, path: str) -> str:
+    if name not in z.files:
+        return ""
+    a = z[name]
+    if a.shape != () or a.dtype.kind != "U":
+        raise GridError(f"cannot read grid file {path}: `{name}` is not text; the file is damaged")
+    return str(a)
+
+
+def _check_metadata(meta: Any, n_maps: int, path: str) -> list[dict]:
+    if n_maps == 1 and isinstance(meta, dict):
+        meta = [meta]
+    if not isinstance(meta, list) or not all(isinstance(m, dict) for m in meta):
+        raise GridError(f"cannot read grid file {path}: its metadata is not a JSON object per map; the file is damaged")
+    if len(meta) != n_maps:
+        raise GridError(f"cannot read grid file {path}: {n_maps} maps but {len(meta)} metadata entries; "
+                        "the file is damaged (rewrite it with ionnet scan)")
+    return meta
 
 
 def load_grids(path: str | os.PathLike) -> ScanResult:
     """Read a file written by :func:`save_grids`, :meth:`ScanResult.save` or :meth:`EnergyGrid.save`.
 
+    The grid's size is read from the file header first, so a grid that would not
+    fit in memory is refused before it is loaded.
+
     Returns
     -------
     ScanResult
-        Every map of the file (one for a single-map file).
+        Every map of the file (one for a single-map file), each with its own
+        metadata and framework.
+
+    Raises
+    ------
+    GridError
+        The file is missing, not an ionnet grid, damaged, or from a newer ionnet.
+    ResourceError
+        The grid would not fit in memory.
     """
+    from .io.files import one_line
+    from .memory import check_grid_memory
+
+    p = os.fspath(path)
+    shown = one_line(p)
+    if not os.path.exists(p):
+        raise GridError(f"grid file not found: {shown}")
+    if os.path.isdir(p):
+        raise GridError(f"grid path {shown} is a folder; give a .npz file written by ionnet scan")
     try:
-        with np.load(path, allow_pickle=False) as z:
-            ndim = z["energies"].ndim
-    except FileNotFoundError:
-        raise GridError(f"grid file not found: {os.fspath(path)}") from None
-    except (OSError, ValueError, KeyError) as e:
-        raise GridError(f"cannot read grid file {os.fspath(path)}: not an ionnet .npz grid ({e})") from None
-    if ndim == 3:
-        return ScanResult([EnergyGrid.load(path)])
-    with np.load(path, allow_pickle=False) as z:
-        energies = z["energies"]
-        lattice = z["lattice"]
-        metas = json.loads(str(z["metadata"]))
-        sjson = str(z["structure"]) if "structure" in z else ""
-    structure = _structure_from_json(sjson)
-    return ScanResult(EnergyGrid(e, lattice, structure=structure, metadata=m) for e, m in zip(energies, metas))
+        shape, _ = _npz_header(p)
+    except Exception as e:  # noqa: BLE001 - any damage: truncated zip, bad header, missing array
+        raise GridError(f"cannot read grid file {shown}: not an ionnet .npz grid or damaged "
+                        f"({one_line(type(e).__name__ + ': ' + str(e), 120)})") from None
+    if len(shape) not in (3, 4) or min(shape, default=0) < 1:
+        raise GridError(f"cannot read grid file {shown}: `energies` has shape {shape}, expected (na, nb, nc) "
+                        "or (maps, na, nb, nc)")
+    check_grid_memory(shape[-3:], shape[0] if len(shape) == 4 else 1)
+    try:
+        with np.load(p, allow_pickle=False) as z:
+            version = int(z["format_version"]) if "format_version" in z.files else 0
+            if version > FORMAT_VERSION:
+                raise GridError(f"{shown} was written by a newer ionnet (format {version} > {FORMAT_VERSION}); "
+                                "upgrade ionnet")
+            energies = z["energies"]
+            lattice = z["lattice"]
+            meta_text = _read_text(z, "metadata", shown)
+            texts = [str(t) for t in z["structures"]] if "structures" in z.files else [_read_text(z, "structure", shown)]
+            index = (np.asarray(z["structure_index"], dtype=np.int64) if "structure_index" in z.files
+                     else np.zeros(shape[0] if len(shape) == 4 else 1, dtype=np.int64))
+    except GridError:
+        raise
+    except Exception as e:  # noqa: BLE001 - damaged members, wrong dtypes
+        raise GridError(f"cannot read grid file {shown}: damaged ({one_line(type(e).__name__ + ': ' + str(e), 120)}); "
+                        "rewrite it with ionnet scan") from None
+    stack = energies[None] if energies.ndim == 3 else energies
+    n_maps = stack.shape[0]
+    try:
+        meta = json.loads(meta_text) if meta_text else ([{}] * n_maps)
+    except ValueError:
+        raise GridError(f"cannot read grid file {shown}: its metadata is not JSON; the file is damaged") from None
+    metas = _check_metadata(meta, n_maps, shown)
+    if index.shape != (n_maps,) or (n_maps and (index.min() < 0 or index.max() >= len(texts))):
+        raise GridError(f"cannot read grid file {shown}: `structure_index` does not match its maps; the file is damaged")
+    try:
+        frameworks = [_structure_from_json(t) for t in texts]
+    except Exception as e:  # noqa: BLE001 - bad JSON or a structure pymatgen refuses
+        raise GridError(f"cannot read grid file {shown}: its framework cannot be read "
+                        f"({one_line(type(e).__name__ + ': ' + str(e), 120)})") from None
+    return ScanResult(EnergyGrid(e, lattice, structure=frameworks[int(i)], metadata=m)
+                      for e, m, i in zip(stack, metas, index))

@@ -362,7 +362,7 @@ def test_cli_export_cube_and_sites(grid_file, result, tmp_path):
     [
         (["{grid}", "-o", "{tmp}/x.unknown"], "unknown export format"),
         (["{tmp}/missing.npz", "-o", "{tmp}/x.cube"], "grid file not found"),
-        (["{grid}", "-o", "{tmp}/no/such/dir/x.cube"], "error"),
+        (["{grid}", "-o", "{grid}", "--format", "cube"], "is an input"),  # a missing folder is created instead
     ],
 )
 def test_cli_export_errors_are_one_line(grid_file, tmp_path, args, message):

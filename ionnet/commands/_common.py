@@ -7,8 +7,8 @@ help, choices), and :func:`settings_from_args` reads them back into one.
 from __future__ import annotations
 
 import argparse
+import math
 import os
-import sys
 from dataclasses import MISSING, fields
 
 from ..errors import GridError, IonnetError
@@ -16,11 +16,36 @@ from ..settings import CONNECTIVITIES, DEFAULT_CONNECTIVITY, DEFAULT_THRESHOLDS,
 
 
 def float_list(text: str) -> list[float]:
-    """Parse ``0.5,0.9,1.5`` into floats (argparse type)."""
+    """Parse ``0.5,0.9,1.5`` into finite floats (argparse type)."""
     try:
-        return [float(x) for x in text.replace(" ", ",").split(",") if x]
+        values = [float(x) for x in text.replace(" ", ",").split(",") if x]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers in eV, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    if not values or not all(math.isfinite(v) for v in values):
+        raise argparse.ArgumentTypeError(f"expected finite comma-separated numbers, got {text!r}")
+    return values
+
+
+def positive_int(text: str) -> int:
+    """An integer >= 1 (argparse type)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1 (got {text})")
+    return v
+
+
+def positive_float(text: str) -> float:
+    """A finite number > 0 (argparse type)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number > 0, got {text!r}") from None
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number > 0 (got {text})")
+    return v
 
 
 
@@ -51,8 +76,25 @@ def add_settings_arguments(p: argparse.ArgumentParser, settings: type[ScanSettin
 
 
 def settings_from_args(args: argparse.Namespace, settings: type[ScanSettings] = ScanSettings) -> ScanSettings:
-    """The settings object of the options :func:`add_settings_arguments` added."""
-    return settings(**{f.name: getattr(args, f.name) for f in fields(settings)})
+    """The settings object of the options :func:`add_settings_arguments` added, checked at once.
+
+    Besides :class:`~ionnet.ScanSettings`' own checks, the model name and the
+    mobile ion are checked here, before any file is read or written (not with
+    ``--task``, whose function may use any model name).
+    """
+    s = settings(**{f.name: getattr(args, f.name) for f in fields(settings)})
+    if getattr(args, "task", None) is None:
+        check_model_and_ion(s.model, s.ion)
+    return s
+
+
+def check_model_and_ion(model, ion) -> None:
+    """A misspelt ``--model`` or ``--ion`` fails here, before any work (with the closest model name)."""
+    from ..potentials import check_model_name
+    from ..scanning.structure import element
+
+    check_model_name(model)
+    element(ion, "--ion")
 
 
 def add_connectivity_argument(p: argparse.ArgumentParser) -> None:
@@ -74,11 +116,25 @@ def add_scan_arguments(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("scan run")
     g.add_argument("--checkpoint", default=None, help="file to resume an interrupted scan from (default: none)")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
-                   help="progress bar (default: on when stderr is a terminal)")
+                   help="progress on stderr: a bar on a terminal, a line every 10 s in a log or pipe (default: on)")
 
 
 def is_grid_file(path: str) -> bool:
-    return path.endswith(".npz")
+    return path.lower().endswith(".npz")
+
+
+def check_output(path: str | None, *inputs: str | None, option: str = "--output",
+                 suffixes: tuple[str, ...] | None = None) -> str | None:
+    """Check an output path before any expensive work (its folder is created).
+
+    Refuses a folder, an input of the command, a wrong ending or an unwritable
+    place with a one-line :class:`~ionnet.errors.OutputError`; None passes.
+    """
+    if path is None:
+        return None
+    from ..io.files import check_output as _check
+
+    return _check(path, inputs=[i for i in inputs if i], option=option, suffixes=suffixes)
 
 
 def scan_from_args(path: str, args: argparse.Namespace):
@@ -87,8 +143,39 @@ def scan_from_args(path: str, args: argparse.Namespace):
 
     if not os.path.exists(path):
         raise IonnetError(f"input not found: {path}")
-    progress = args.progress if args.progress is not None else sys.stderr.isatty()
+    progress = True if args.progress is None else args.progress  # a bar on a terminal, lines in a log
     return scan(path, settings=settings_from_args(args), progress=progress, checkpoint=args.checkpoint)
+
+
+def save_scan(grids, path: str) -> None:
+    """Save scanned grids; if that fails after all, keep them in a rescue file and say where.
+
+    The output was checked before the scan, so this is rare (disk full, the
+    folder removed meanwhile); the computed maps are never thrown away.
+
+    Raises
+    ------
+    OutputError
+        ``path`` could not be written (the message names the rescue file).
+    """
+    import tempfile
+
+    from ..errors import OutputError
+    from ..grid import save_grids
+    from ..io.files import one_line
+
+    try:
+        save_grids(grids, path)
+        return
+    except (OSError, IonnetError) as e:
+        first = e
+    rescue = os.path.join(tempfile.gettempdir(), f"ionnet-rescued-{os.getpid()}.npz")
+    try:
+        save_grids(grids, rescue)
+    except (OSError, IonnetError):
+        raise first from None
+    raise OutputError(f"cannot write {one_line(path)} ({one_line(first, 120)}); the scanned grid(s) were saved to "
+                      f"{rescue} instead: move it where you want it") from None
 
 
 def load_grids(path: str):

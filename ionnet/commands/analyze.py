@@ -8,8 +8,10 @@ from ._common import (
     add_connectivity_argument,
     add_scan_arguments,
     add_thresholds_argument,
+    check_output,
     is_grid_file,
     load_grids,
+    save_scan,
     scan_from_args,
 )
 
@@ -43,14 +45,14 @@ def register(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..analysis import analyze
-    from ..grid import save_grids
 
     if is_grid_file(args.input):
         grids = load_grids(args.input)
     else:
+        check_output(args.output, args.input, args.checkpoint, suffixes=(".npz",))  # before the scan
         grids = scan_from_args(args.input, args)
         if args.output:
-            save_grids(grids, args.output)
+            save_scan(grids, args.output)
     result = analyze(grids, connectivity=args.connectivity, source=None if args.source == "auto" else args.source)
     if args.json:
         print(json.dumps(result.to_dict(args.thresholds)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..export import FORMATS
-from ._common import add_connectivity_argument, load_grids
+from ._common import add_connectivity_argument, check_output, load_grids
 
 EPILOG = """examples:
   ionnet export lifepo4.npz -o lifepo4.cube                 # energy for VESTA/VMD (format from -o)
@@ -57,9 +57,13 @@ def run(args: argparse.Namespace) -> int:
     from ..export import GRAPH_FORMATS, export_format, write
 
     fmt = export_format(args.output, args.format)
+    check_output(args.output, args.grid)
     grid = pick_map(load_grids(args.grid), args.map)
     needs_analysis = fmt in GRAPH_FORMATS or args.field == "level"
     obj = analyze(grid, connectivity=args.connectivity) if needs_analysis else grid
-    path = write(obj, args.output, fmt, field=args.field, threshold=args.threshold, graph=args.graph)
-    print(f"wrote {path} ({fmt})")
+    from ..io.files import atomic_path
+
+    with atomic_path(args.output) as tmp:  # every format: a complete file or none
+        write(obj, tmp, fmt, field=args.field, threshold=args.threshold, graph=args.graph)
+    print(f"wrote {args.output} ({fmt})")
     return 0

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from ._common import add_scan_arguments
 from .transport import add_network_arguments, grids_from_args
@@ -36,12 +37,23 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def _check_folder(folder: str, force: bool) -> None:
+    from ..errors import ExportError
+
+    if os.path.exists(folder):
+        if not os.path.isdir(folder):
+            raise ExportError(f"-o {folder!r} exists and is not a folder; give a new folder name")
+        if os.listdir(folder) and not force:
+            raise ExportError(f"-o {folder!r} exists and is not empty; pass --force to overwrite its files")
+
+
 def run(args: argparse.Namespace) -> int:
     from ..diffusion import transport
     from ..errors import TransportError
 
     if args.images < 1:
         raise TransportError(f"--images must be >= 1 (got {args.images})")
+    _check_folder(args.output, args.force)  # before any scan: nothing computed is lost to a refused folder
     grid = grids_from_args(args)
     result = transport(grid, [300.0], connectivity=args.connectivity, min_depth=args.min_depth)
     if args.sites:

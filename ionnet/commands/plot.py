@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..settings import DEFAULT_CONNECTIVITY
-from ._common import float_list, load_grids
+from ._common import check_output, float_list, load_grids, positive_int
 from .export import pick_map
 
 EPILOG = """examples:
@@ -37,7 +37,7 @@ def register(sub) -> None:
     p.add_argument("--field", choices=["energy", "level"], default="energy", help="slice: what to colour")
     p.add_argument("--temperatures", type=float_list, default=None, metavar="T1,T2,...",
                    help="arrhenius: temperatures in K (default: 300,400,...,1000)")
-    p.add_argument("--dpi", type=int, default=150)
+    p.add_argument("--dpi", type=positive_int, default=150, help="dots per inch, >= 1 (default: 150)")
     p.add_argument("--connectivity", type=int, choices=[6, 18, 26], default=DEFAULT_CONNECTIVITY)
     p.add_argument("--map", type=int, default=None, metavar="N",
                    help="map index in a multi-map (vacancy-mode) file (default: the lowest-energy map)")
@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     ext = os.path.splitext(args.output)[1].lower()
     if ext not in (".png", ".pdf", ".svg", ".jpg", ".jpeg"):
         raise RenderError(f"-o must end in .png, .pdf, .svg or .jpg (got {args.output!r})")
+    check_output(args.output, args.grid)
     result = analyze(pick_map(load_grids(args.grid), args.map), connectivity=args.connectivity)
     if args.kind == "fv":
         fig = fv_plot(result, log=args.log)
@@ -70,6 +71,9 @@ def run(args: argparse.Namespace) -> int:
         fig = slice_plot(result, axis=args.axis, field=args.field, index=args.index)
     else:
         fig = arrhenius_plot(_transport(result, args.temperatures or DEFAULT_TEMPERATURES))
-    fig.savefig(args.output, dpi=args.dpi)
+    from ..io.files import atomic_path
+
+    with atomic_path(args.output) as tmp:
+        fig.savefig(tmp, dpi=args.dpi)
     print(f"wrote {args.output}")
     return 0

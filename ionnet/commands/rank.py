@@ -29,7 +29,7 @@ def register(sub) -> None:
     p.add_argument("--db", required=True, help="SQLite file written by 'ionnet screen'")
     p.add_argument("--by", choices=list(RANK_KEYS), default="mpe", help="descriptor to rank by (default: mpe)")
     p.add_argument("--fv-threshold", type=float, default=0.9, help="threshold of the fv column, eV (default 0.9)")
-    p.add_argument("--top", type=int, default=20, help="rows to show (0: all; default 20)")
+    p.add_argument("--top", type=_count, default=20, help="rows to show (0: all; default 20)")
     p.add_argument("--csv", metavar="FILE", default=None, help="also write the shown rows to this CSV")
     p.add_argument("--model", default=None, help="only this model")
     p.add_argument("--ion", default=None, help="only this mobile ion")
@@ -37,6 +37,17 @@ def register(sub) -> None:
     p.add_argument("--failed", action="store_true", help="list the failed structures and their errors instead")
     p.add_argument("--json", action="store_true", help="rows as JSON on stdout")
     p.set_defaults(func=run)
+
+
+def _count(text: str) -> int:
+    """An integer >= 0 (argparse type of --top)."""
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0 (got {text})")
+    return v
 
 
 def _fmt(v, nd=4) -> str:
@@ -54,8 +65,11 @@ def _value(r: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..io.files import check_output
     from ..screening import rank, read_results
 
+    if args.csv:
+        check_output(args.csv, inputs=[args.db], option="--csv")  # before reading the database
     if args.failed:
         rows = read_results(args.db, model=args.model, ion=args.ion, settings_hash=args.settings, status="failed")
         if args.json:
@@ -69,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
     rows = rank(args.db, by=args.by, fv_threshold=args.fv_threshold, top=args.top or None,
                 model=args.model, ion=args.ion, settings_hash=args.settings)
     if args.csv:
-        with open(args.csv, "w", newline="") as f:
+        from ..io.files import atomic_path
+
+        with atomic_path(args.csv) as tmp, open(tmp, "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=_CSV_COLUMNS, extrasaction="ignore")
             w.writeheader()
             for r in rows:

@@ -19,6 +19,10 @@ rendering is off screen (EGL on machines without a display).
 """
 
 
+#: Largest picture side, pixels (a larger window aborts VTK's off-screen context).
+MAX_PIXELS = 8192
+
+
 def register(sub) -> None:
     p = sub.add_parser(
         "render",
@@ -80,6 +84,13 @@ def run(args: argparse.Namespace) -> int:
         raise RenderError("nothing to write: give -o PICTURE.png and/or --html FILE.html")
     if args.output and not args.output.lower().endswith(".png"):
         raise RenderError(f"-o must name a .png file (got {args.output!r}); use --html for a web page")
+    if not all(16 <= n <= MAX_PIXELS for n in args.size):
+        raise RenderError(f"--size must be 16..{MAX_PIXELS} pixels per side (got {args.size[0]} {args.size[1]})")
+    from ._common import check_output
+    from ..io.files import atomic_path
+
+    check_output(args.output, args.grid)
+    check_output(args.html, args.grid, option="--html")
     result = analyze(pick_map(load_grids(args.grid), args.map), connectivity=args.connectivity)
     common = dict(view=args.view, window_size=args.size, title=args.title)
     outputs = [(args.output, "png"), (args.html, "html")]
@@ -96,7 +107,9 @@ def run(args: argparse.Namespace) -> int:
                 show_sites=not args.no_sites, margin=args.margin, resolution=10 if light else 20, **common,
             )
         try:
-            written = save(plotter, path) if kind == "png" else export_html(plotter, path)
+            with atomic_path(path) as tmp:  # a complete picture or none
+                (save(plotter, tmp) if kind == "png" else export_html(plotter, tmp))
+            written = path
         finally:
             plotter.close()
         print(f"wrote {written} ({_size(written)})")

@@ -5,7 +5,7 @@ import argparse
 import os
 import sys
 
-from ._common import add_scan_arguments, scan_from_args
+from ._common import add_scan_arguments, check_output, save_scan, scan_from_args
 
 EPILOG = """examples:
   ionnet scan ionnet/data/LiFePO4.cif --model bvse -o lifepo4_bvse.npz
@@ -29,12 +29,9 @@ def register(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..grid import save_grids
-
-    if not args.output.endswith(".npz"):
-        raise SystemExit(f"ionnet scan: error: --output must end in .npz (got {args.output!r})") from None
+    check_output(args.output, args.structure, args.checkpoint, suffixes=(".npz",))  # before the scan
     grids = scan_from_args(args.structure, args)
-    save_grids(grids, args.output)
+    save_scan(grids, args.output)
     n, shape = len(grids), grids[0].shape
     print(f"wrote {n} map{'s' if n > 1 else ''} of shape {'x'.join(map(str, shape))} to {os.fspath(args.output)}",
           file=sys.stderr)

@@ -9,6 +9,8 @@ from ._common import (
     add_connectivity_argument,
     add_settings_arguments,
     add_thresholds_argument,
+    positive_float,
+    positive_int,
     settings_from_args,
 )
 
@@ -29,12 +31,12 @@ def register(sub) -> None:
     p.add_argument("--db", required=True, help="SQLite results file (created if missing)")
     add_connectivity_argument(p)
     add_thresholds_argument(p, "free-volume thresholds stored per row")
-    p.add_argument("--workers", type=int, default=1, help="local worker processes (default 1: in this process)")
-    p.add_argument("--threads-per-worker", type=int, default=1, help="torch threads per pool worker (default 1)")
+    p.add_argument("--workers", type=positive_int, default=1, help="local worker processes (default 1: in this process)")
+    p.add_argument("--threads-per-worker", type=positive_int, default=1, help="torch threads per pool worker (default 1)")
     p.add_argument("--dask", metavar="ADDRESS", default=None, help="dask scheduler address, e.g. tcp://host:8786")
     p.add_argument("--save-grids", metavar="DIR", default=None, help="keep each structure's energy grids (.npz) here")
     p.add_argument("--retry-failed", action="store_true", help="recompute structures stored as failed")
-    p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
+    p.add_argument("--timeout", type=positive_float, default=None, metavar="SECONDS",
                    help="give up on a structure after this long (stored as failed; not on dask workers)")
     p.add_argument("--path-column", default="path", help="CSV column of structure paths (default: path)")
     p.add_argument("--id-column", default=None, help="CSV column of structure names (default: file stem)")
@@ -42,7 +44,7 @@ def register(sub) -> None:
                    help="advanced: replace the scan by f(path, settings) -> EnergyGrid | list "
                         "('pkg.mod:func' or 'file.py:func'); used for tests and custom pipelines")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
-                   help="progress bar with ETA on stderr (default: on)")
+                   help="progress on stderr: a bar on a terminal, a line every 10 s in a log or pipe (default: on)")
     p.add_argument("--json", action="store_true", help="print the run summary as JSON on stdout")
     add_settings_arguments(p)
     p.set_defaults(func=run)

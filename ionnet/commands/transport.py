@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._common import add_scan_arguments, is_grid_file, load_grids, scan_from_args
+from ._common import add_scan_arguments, check_output, is_grid_file, load_grids, save_scan, scan_from_args
 
 EPILOG = """examples:
   ionnet transport lifepo4.npz --temperatures 300,400,...,1000
@@ -55,11 +55,11 @@ def grids_from_args(args: argparse.Namespace):
 
     if is_grid_file(args.input):
         return pick_map(load_grids(args.input), args.map)
+    check_output(getattr(args, "output_grid", None), args.input, args.checkpoint, option="--output-grid",
+                 suffixes=(".npz",))  # before the scan
     grids = scan_from_args(args.input, args)
     if getattr(args, "output_grid", None):
-        from ..grid import save_grids
-
-        save_grids(grids, args.output_grid)
+        save_scan(grids, args.output_grid)
     return pick_map(grids, args.map)
 
 

@@ -484,8 +484,9 @@ def write_volumetric(
     if fmt in ("vts", "vti"):
         _write_vtk(path, values, filled, grid, field, fmt)
         return path
-    tmp = path + ".tmp"
-    with open(tmp, "w", encoding="ascii") as fh:
+    from ..io.files import atomic_path
+
+    with atomic_path(path) as tmp, open(tmp, "w", encoding="ascii") as fh:  # never a half-written file
         if fmt == "cube":
             _write_cube(fh, values, grid, result, comment)
         elif fmt == "chgcar":
@@ -496,6 +497,5 @@ def write_volumetric(
             _write_grd(fh, values, grid, comment)
         elif fmt == "xsf":
             _write_xsf(fh, values, grid, result, comment, field)
-    os.replace(tmp, path)  # never leave a half-written file under the real name
     logger.info("wrote %s (%s, %s)", path, fmt, field)
     return path

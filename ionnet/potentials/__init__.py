@@ -54,6 +54,7 @@ __all__ = [
     "DEFAULT_M3GNET",
     "M3GNET_ENV_VAR",
     "MODEL_NAMES",
+    "check_model_name",
     "potential_name",
     "ase_calculator",
 ]
@@ -62,6 +63,43 @@ logger = logging.getLogger(__name__)
 
 #: Names accepted by :func:`get_potential` (besides folders, calculators and callables).
 MODEL_NAMES = ("m3gnet", "chgnet", "bvse")
+
+
+def check_model_name(model: Any) -> None:
+    """Raise unless ``model``, when given by name or path, names a model :func:`get_potential` can build.
+
+    Cheap (no model is loaded): run it before any work so that a misspelt
+    ``--model`` fails at once, with the closest name.
+
+    Raises
+    ------
+    ModelError
+        An unknown name (the message suggests the closest one).
+    BackendUnavailableError
+        A path that is not an existing folder.
+
+    Examples
+    --------
+    >>> check_model_name("bvse")
+    >>> check_model_name("m3gnt")
+    Traceback (most recent call last):
+    ...
+    ionnet.errors.ModelError: unknown model 'm3gnt'; did you mean 'm3gnet'? Use one of 'm3gnet', 'chgnet', 'bvse', 'chgnet:<version>' or a matgl model folder
+    """
+    if not isinstance(model, (str, os.PathLike)):
+        return
+    text = os.fspath(model)
+    if text.lower() in MODEL_NAMES or text.lower().startswith("chgnet:") or os.path.isdir(text):
+        return
+    if os.sep in text or text.startswith("."):
+        raise BackendUnavailableError(
+            f"model folder {text!r} does not exist; pass an existing matgl model folder or one of {MODEL_NAMES}")
+    import difflib
+
+    close = difflib.get_close_matches(text.lower(), MODEL_NAMES, n=1, cutoff=0.5)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    raise ModelError(f"unknown model {text!r}; {hint}Use one of {', '.join(repr(m) for m in MODEL_NAMES)}, "
+                     "'chgnet:<version>' or a matgl model folder")
 
 
 def _is_potential(obj: Any) -> bool:
@@ -159,8 +197,7 @@ def get_potential(model: Any = "m3gnet", *, device: str = "cpu", **kw: Any) -> P
         path = os.fspath(model)
         if os.path.isdir(path):
             return MatglPotential(path, device=device, **kw)
-        if os.sep in path or path.startswith("."):
-            raise BackendUnavailableError(f"model folder {path!r} does not exist; pass an existing matgl model folder or one of {MODEL_NAMES}")
+        check_model_name(path)  # raises, naming the closest model
         raise ModelError(
             f"unknown model {model!r}; use one of {', '.join(repr(m) for m in MODEL_NAMES)}, 'chgnet:<version>', "
             "a matgl model folder, an ASE calculator, or a function f(cart_xyz) -> energies"

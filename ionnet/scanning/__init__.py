@@ -92,7 +92,7 @@ def scan(
     model: Any = None,
     *,
     settings: ScanSettings | None = None,
-    progress: bool = True,
+    progress: bool | str = "auto",
     checkpoint: str | os.PathLike | None = None,
     **options: Any,
 ) -> ScanResult:
@@ -110,8 +110,9 @@ def scan(
         *, batch_size, progress)`` is used as is.
     settings : ScanSettings, optional
         Every scan option at once; ``ion``, ``model`` and ``options`` override its fields.
-    progress, checkpoint : bool, path or None
-        Show a tqdm bar; an ``.npz`` file where evaluated nodes are saved
+    progress, checkpoint : bool or {'auto', 'bar', 'lines'}, path or None
+        Progress (:func:`ionnet.progress.progress_bar`; ``'auto'``: a bar on a
+        terminal only, ``True``: a bar, or a plain line every 10 s in a log); an ``.npz`` file where evaluated nodes are saved
         (atomically, periodically and on interruption) so a rerun resumes.
     **options
         Any field of :class:`~ionnet.ScanSettings` (``spacing``, ``shape``,
@@ -209,6 +210,8 @@ def _inputs(structure: StructureLike, ion: str, settings: ScanSettings) -> tuple
     s_in = read_structure(structure)
     if settings.shape is None:  # fail early, before loading a model or relaxing
         check_grid_memory(grid_shape(s_in.lattice.matrix, settings.spacing), 1, settings.spacing)
+    else:
+        check_grid_memory(settings.shape, 1)
     pot = get_potential(settings.model, device=settings.device)
     elements = sorted({el for site in s_in for el in site_elements(site)})
     if ion in elements and hasattr(pot, "supports"):

@@ -85,14 +85,23 @@ class Checkpoint:
                     )
                 self.structure_json = str(z["structure"])
                 self.prepare_info = str(z["prepare_info"])
+                for text in (self.structure_json, self.prepare_info):  # damaged JSON fails here, named
+                    if text and not isinstance(json.loads(text), (dict, list)):
+                        raise ValueError("its records are not JSON objects")
                 for name in z.files:
                     if name.startswith("idx_"):
                         j = int(name[4:])
-                        self.maps[j] = (z[name].astype(np.int64), z[f"e_{j}"].astype(np.float64))
+                        idx, e = z[name].astype(np.int64), z[f"e_{j}"].astype(np.float64)
+                        if idx.ndim != 1 or e.shape != idx.shape or j < 0:
+                            raise ValueError(f"map {j}: {idx.size} indices but {e.size} energies")
+                        self.maps[j] = (idx, e)
         except ScanError:
             raise
         except Exception as e:  # noqa: BLE001 - any unreadable file
-            raise ScanError(f"cannot read checkpoint {self.path} ({e}); delete it to start afresh") from None
+            from ..io.files import one_line
+
+            raise ScanError(f"cannot read checkpoint {one_line(self.path)} ({one_line(e, 120)}); "
+                            "delete it to start afresh") from None
         logger.info("resuming from %s (%d evaluated nodes)", self.path, sum(len(v[0]) for v in self.maps.values()))
 
     @property
@@ -108,7 +117,7 @@ class Checkpoint:
             The saved indices do not fit a grid of ``n_orbits`` orbits.
         """
         idx, e = self.maps.get(j, (np.zeros(0, np.int64), np.zeros(0)))
-        if idx.size and (idx.max() >= n_orbits or idx.min() < 0):
+        if idx.size and (idx.max() >= n_orbits or idx.min() < 0 or np.unique(idx).size != idx.size):
             raise ScanError(f"checkpoint {self.path} does not match this grid; delete it to start afresh")
         return idx, e
 
@@ -140,8 +149,8 @@ class Checkpoint:
         for j, (idx, e) in self.maps.items():
             arrays[f"idx_{j}"] = idx
             arrays[f"e_{j}"] = e
-        os.makedirs(os.path.dirname(os.path.abspath(self.path)), exist_ok=True)
-        tmp = f"{self.path}.{os.getpid()}.tmp.npz"
-        np.savez_compressed(tmp, **arrays)
-        os.replace(tmp, self.path)
+        from ..io.files import atomic_path
+
+        with atomic_path(self.path) as tmp, open(tmp, "wb") as fh:
+            np.savez_compressed(fh, **arrays)
         self._last = time.monotonic()

@@ -47,6 +47,8 @@ FRONTIER_SOURCE_TOL_EV = 0.05
 REFINE_MARGIN_EV = 0.5
 #: Points handed to the potential per call (checkpoint granularity).
 CHUNK_POINTS = 512
+#: Points of the first chunk when a progress bar is shown (doubling up to :data:`CHUNK_POINTS`).
+FIRST_CHUNK_POINTS = 32
 
 
 class MapEvaluation:
@@ -89,6 +91,7 @@ class MapEvaluation:
         self.n_resumed, self.n_new, self.t_potential = int(idx.size), 0, 0.0
         self.t_setup = time.perf_counter() - t0
         self.bar = None
+        self.n_chunks = 0
 
     # ------------------------------------------------------------------ evaluation
     def evaluate(self, rep_ids: NDArray[np.int64]) -> None:
@@ -100,12 +103,17 @@ class MapEvaluation:
         rep_ids = rep_ids[~self.known[rep_ids]]
         if rep_ids.size == 0:
             return
-        if self.bar is not None:
-            self.bar.total += int(rep_ids.size)
+        if self.bar is not None and self.bar.total is not None and self.bar.n + rep_ids.size > self.bar.total:
+            self.bar.total = int(self.bar.n + rep_ids.size)  # rare: the frontier reached excluded nodes
             self.bar.refresh()
         try:
-            for start in range(0, rep_ids.size, CHUNK_POINTS):
-                self._chunk(rep_ids[start:start + CHUNK_POINTS])
+            start = 0
+            while start < rep_ids.size:
+                # with a visible bar the first chunks are small, so the rate and ETA show within seconds
+                size = CHUNK_POINTS if self.bar is None else min(CHUNK_POINTS, FIRST_CHUNK_POINTS << self.n_chunks)
+                self._chunk(rep_ids[start:start + size])
+                self.n_chunks += 1
+                start += size
         except BaseException:
             self.checkpoint.update(self.index, self.known, self.energy, force=True)  # keep every finished point
             raise
@@ -195,19 +203,29 @@ class MapEvaluation:
     # ------------------------------------------------------------------------- all
     def run(self, *, refine: bool, ceiling_ev: float | None, auto_max_ev: float | None,
             progress: bool = False) -> tuple[NDArray[np.float64], dict]:
-        """Evaluate the map; its energies (eV) and counts for the metadata."""
-        from tqdm.auto import tqdm
+        """Evaluate the map; its energies (eV) and counts for the metadata.
 
-        self.bar = tqdm(total=0, disable=not progress, desc=f"scan {self.ion} map {self.index + 1}", unit="pt",
-                        leave=False)
+        ``progress`` is any mode of :func:`ionnet.progress.progress_bar`.  Its total
+        is fixed at the start (every allowed node not known yet: an upper bound, as
+        ``refine`` and the frontier evaluate only what they need) and the bar ends
+        at 100 % when the map is done.
+        """
+        from ..progress import progress_bar, resolve_mode
+
+        bar = progress_bar(int((~self.known & ~self.excluded_rep).sum()), f"scan {self.ion} map {self.index + 1}",
+                           unit="pt", mode=progress)
+        self.bar = bar if resolve_mode(progress) != "off" else None
         try:
             self.first_pass(refine)
             if refine:
                 self.refine_pass(ceiling_ev)
             c, rounds = self.frontier_pass(ceiling_ev, auto_max_ev)
             energies, n_interp = self.assemble(refine)
+            bar.total = int(bar.n)  # done: whatever the upper bound was, the map is complete
+            if hasattr(bar, "refresh"):
+                bar.refresh()
         finally:
-            self.bar.close()
+            bar.close()
             self.bar = None
         self.checkpoint.update(self.index, self.known, self.energy, force=True)
         return energies, {

@@ -135,9 +135,24 @@ def grid_shape(lattice: ArrayLike, spacing: float) -> tuple[int, int, int]:
     --------
     >>> grid_shape([[10.0, 0, 0], [0, 6.0, 0], [0, 0, 4.7]], 0.5)
     (20, 12, 10)
+
+    Raises
+    ------
+    GridError
+        An axis would get fewer than 2 nodes (no barrier can be seen along it).
     """
     lengths = np.linalg.norm(np.asarray(lattice, dtype=np.float64), axis=1)
-    return tuple(max(1, int(math.ceil(L / spacing - 1e-9))) for L in lengths)  # type: ignore[return-value]
+    if not np.all(lengths / spacing < 1e6):
+        from ..errors import GridError
+
+        raise GridError(f"`spacing` {spacing:g} Å gives over a million nodes along a cell vector; use 0.1 Å or more")
+    shape = tuple(max(1, int(math.ceil(L / spacing - 1e-9))) for L in lengths)
+    if min(shape) < 2:
+        from ..errors import GridError
+
+        raise GridError(f"`spacing` {spacing:g} Å gives {shape[0]}x{shape[1]}x{shape[2]} nodes; every axis needs "
+                        f"at least 2 (the shortest cell vector is {min(lengths):.3g} Å): use a smaller spacing")
+    return shape  # type: ignore[return-value]
 
 
 def plan_shape(

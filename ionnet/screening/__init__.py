@@ -41,7 +41,6 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import sys
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
@@ -150,12 +149,11 @@ def _todo(con: sqlite3.Connection, unique: dict[str, StructureInput], settings: 
 def _store(con: sqlite3.Connection, rows: Iterator[dict], settings: ScreenSettings, shash: str, n: int,
            progress: bool) -> tuple[int, int, list[tuple[str, str]]]:
     """Record each row as it arrives; (ok, failed, failures).  A fatal row (model unavailable) stops the batch."""
-    from tqdm.auto import tqdm
+    from ..progress import progress_bar
 
     n_ok = n_failed = 0
     failures: list[tuple[str, str]] = []
-    bar = tqdm(total=n, desc="screen", unit="struct", file=sys.stderr, disable=not progress or not n,
-               dynamic_ncols=True, smoothing=0.05)
+    bar = progress_bar(n, "screen", unit="struct", mode=progress if n else False)  # a bar, or lines in a log
     try:
         for row in rows:
             if row.get("fatal"):
@@ -271,6 +269,16 @@ def screen(
     t_start = time.perf_counter()
     _check(workers, timeout_s, task)
     settings = _screen_settings(settings, connectivity, task, options)
+    if task is None:  # a misspelt model or ion fails here, before the database is opened
+        from ..potentials import check_model_name
+        from ..scanning.structure import element
+
+        check_model_name(settings.model)
+        element(settings.ion)
+    if save_grids:  # an unwritable folder fails now, not as a failure on every row
+        from ..io.files import check_folder
+
+        check_folder(save_grids, option="--save-grids")
     shash = settings.hash()
     run = {"settings": settings.to_dict(), "settings_hash": shash, "thresholds": check_thresholds(thresholds),
            "task": task, "timeout_s": timeout_s, "save_grids": os.fspath(save_grids) if save_grids else None,

@@ -110,30 +110,84 @@ _UPSERT = (
 )
 
 
-def connect(db: str | os.PathLike, *, create: bool = True) -> sqlite3.Connection:
-    path = os.fspath(db)
-    if not create and not os.path.exists(path):
-        raise ScreenError(f"results database not found: {path}; screen structures into it first")
-    parent = os.path.dirname(os.path.abspath(path))
-    os.makedirs(parent, exist_ok=True)
-    con = sqlite3.connect(path, timeout=60.0, isolation_level=None)  # autocommit; explicit BEGIN below
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+
+def _check_db_file(path: str, shown: str, *, create: bool) -> None:
+    """Refuse, before SQLite touches it, a path that is not (or cannot become) a results database."""
+    if os.path.isdir(path):
+        raise ScreenError(f"results database {shown} is a folder; give a file such as results.sqlite")
+    if not os.path.exists(path):
+        if not create:
+            raise ScreenError(f"results database not found: {shown}; screen structures into it first")
+        parent = os.path.dirname(os.path.abspath(path))
+        try:
+            os.makedirs(parent, exist_ok=True)
+        except OSError as e:
+            raise ScreenError(f"cannot create the folder of results database {shown} ({e.strerror}); "
+                              "choose a writable place") from None
+        return
     try:
-        con.execute("PRAGMA journal_mode=WAL")
-        con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: committed rows survive a process kill
-        con.execute("PRAGMA busy_timeout=60000")
+        with open(path, "rb") as fh:
+            head = fh.read(len(_SQLITE_MAGIC))
+    except OSError as e:
+        raise ScreenError(f"cannot read results database {shown} ({e.strerror})") from None
+    if not head and not create:
+        raise ScreenError(f"results database {shown} is an empty file, not a database; screen structures into "
+                          "another file (or delete this one)")
+    if head and head != _SQLITE_MAGIC:
+        raise ScreenError(f"{shown} is not an SQLite database (an ionnet screening database); "
+                          "give another --db file, nothing was written")
+
+
+def connect(db: str | os.PathLike, *, create: bool = True) -> sqlite3.Connection:
+    """Open (``create=True``: create or upgrade) a results database.
+
+    Reading (``create=False``) opens it read-only and changes nothing, so a
+    database on read-only media can be ranked; a missing, empty, foreign or
+    damaged file is refused with a one-line :class:`~ionnet.errors.ScreenError`
+    and left as it was.
+    """
+    from ..io.files import one_line
+
+    path = os.fspath(db)
+    shown = one_line(path)
+    _check_db_file(path, shown, create=create)
+    con = None
+    try:
         if create:
+            con = sqlite3.connect(path, timeout=60.0, isolation_level=None)  # autocommit; explicit BEGIN below
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: committed rows survive a process kill
+            con.execute("PRAGMA busy_timeout=60000")
             con.executescript(_SCHEMA)
             _upgrade(con)
         else:
-            ok = con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='results'").fetchone()
+            from urllib.parse import quote
+
+            uri = f"file:{quote(os.path.abspath(path))}"
+            try:
+                con = sqlite3.connect(f"{uri}?mode=ro", uri=True, timeout=60.0, isolation_level=None)
+                ok = con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='results'").fetchone()
+            except sqlite3.OperationalError:  # read-only media: a WAL database cannot make its -shm file
+                if con is not None:
+                    con.close()
+                con = sqlite3.connect(f"{uri}?immutable=1", uri=True, isolation_level=None)
+                ok = con.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='results'").fetchone()
             if not ok:
-                raise ScreenError(f"{path} is not an ionnet screening database (no 'results' table)")
-        ver = con.execute("SELECT value FROM ionnet_meta WHERE key='schema_version'").fetchone()
-        if ver and int(ver[0]) > SCHEMA_VERSION:
-            raise ScreenError(f"{path} was written by a newer ionnet (schema {ver[0]} > {SCHEMA_VERSION}); upgrade ionnet")
-    except sqlite3.DatabaseError as e:
-        con.close()
-        raise ScreenError(f"cannot open results database {path}: {e}") from None
+                raise ScreenError(f"{shown} is not an ionnet screening database (no 'results' table)")
+        ver = schema_version(con)
+        if ver > SCHEMA_VERSION:
+            raise ScreenError(f"{shown} was written by a newer ionnet (schema {ver} > {SCHEMA_VERSION}); "
+                              "upgrade ionnet")
+    except ScreenError:
+        if con is not None:
+            con.close()
+        raise
+    except (sqlite3.Error, ValueError) as e:
+        if con is not None:
+            con.close()
+        raise ScreenError(f"cannot open results database {shown}: {one_line(e, 150)}") from None
     return con
 
 
@@ -161,6 +215,16 @@ def _upgrade(con: sqlite3.Connection) -> None:
     except BaseException:
         con.execute("ROLLBACK")
         raise
+
+
+def _storable(v: object) -> object:
+    """``v`` with text SQLite can store: a file name that is not UTF-8 (surrogate escapes) gets ``\\xNN``."""
+    if isinstance(v, str):
+        try:
+            v.encode("utf-8")
+        except UnicodeEncodeError:
+            return v.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return v
 
 
 def _now() -> str:
@@ -210,7 +274,8 @@ def record(con: sqlite3.Connection, row: dict, settings: ScreenSettings, setting
         "spread": json.dumps(d["spread"]) if d.get("spread") else None,
         "ordering": json.dumps(row["ordering"]) if row.get("ordering") else None,
     }
-    key = (row["key"], settings.model, settings.ion, settings_hash)
+    values = {c: _storable(v) for c, v in values.items()}
+    key = (values["structure_key"], settings.model, settings.ion, settings_hash)
     for attempt in range(20):
         try:
             con.execute("BEGIN IMMEDIATE")

@@ -153,8 +153,8 @@ def validate(
                    disordered, framework, limit, workers, connectivity, refine, n_boot, timeout_s, task, progress,
                    command)
     out = os.fspath(out)
+    entries = load_obelix(data)  # a missing or unreadable table fails before --out is created
     os.makedirs(out, exist_ok=True)
-    entries = load_obelix(data)
     plan = plan_obelix(entries, ion=ion, disordered=disordered)
     scorable, subset_ids = select(plan, opts)
     runs = screen_groups(plan, opts, db, out, scorable, subset_ids)

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..errors import BackendUnavailableError, DataError, StructureError
+from ..io.files import safe_name
 from ..io.structures import site_elements
 
 if TYPE_CHECKING:
@@ -109,14 +110,24 @@ def load_obelix(data_dir: str | os.PathLike) -> list[ObelixEntry]:
     if not os.path.exists(path):
         raise DataError(f"{path} not found: `data` must be the OBELiX folder holding obelix.csv and cifs/")
     out = []
-    with open(path, newline="") as f:
-        for row in csv.DictReader(f):
-            sigma, cens = parse_conductivity(row["ionic_conductivity_S_cm"])
-            cif = os.path.join(data_dir, "cifs", f"{row['id']}.cif")
-            has = row.get("has_cif", "").strip() == "True" and os.path.exists(cif)
-            ordered = {"True": True, "False": False}.get(row.get("cif_ordered", "").strip())
-            out.append(ObelixEntry(row["id"], row.get("reduced_composition", ""), sigma, cens,
-                                   cif if has else None, ordered if has else None, row.get("family", "")))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            rows = list(reader)
+            missing = {"id", "ionic_conductivity_S_cm"} - set(reader.fieldnames or ())
+    except UnicodeDecodeError as e:
+        raise DataError(f"{path} is not UTF-8 text (byte {e.start}); save the table as UTF-8 CSV") from None
+    except (OSError, csv.Error) as e:
+        raise DataError(f"cannot read {path} ({e}); it must be the OBELiX CSV table") from None
+    if missing:
+        raise DataError(f"{path} has no column {', '.join(sorted(missing))}: it must be the OBELiX CSV table")
+    for row in rows:
+        sigma, cens = parse_conductivity(row["ionic_conductivity_S_cm"])
+        cif = os.path.join(data_dir, "cifs", f"{safe_name(row['id'])}.cif")  # never outside data_dir/cifs
+        has = row.get("has_cif", "").strip() == "True" and os.path.exists(cif)
+        ordered = {"True": True, "False": False}.get(row.get("cif_ordered", "").strip())
+        out.append(ObelixEntry(row["id"], row.get("reduced_composition", ""), sigma, cens,
+                               cif if has else None, ordered if has else None, row.get("family", "")))
     return out
 
 

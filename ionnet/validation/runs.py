@@ -163,7 +163,9 @@ class _Approximants:
             from pymatgen.io.cif import CifWriter
 
             os.makedirs(self.folder, exist_ok=True)
-            path = os.path.join(self.folder, f"{i}.cif")
+            from ..io.files import safe_name
+
+            path = os.path.join(self.folder, f"{safe_name(i)}.cif")  # an id never names a path outside --out
             try:
                 CifWriter(majority_approximant(self.plan.entries[i].cif, self.ion)).write_file(path)
                 self.made[i] = StructureInput.from_path(i, path)
