@@ -269,7 +269,8 @@ def test_mobile_ion_disorder_is_fine_with_an_empty_framework():
 @needs_shared
 def test_order_true_orders_mixed_sites_in_the_occupied_framework():
     # (Li0.5 Ce0.25 Sm0.25)MoO4: mixed Li/Ce/Sm sites, integral in the unit cell
-    grids = scan(f"{DATA}/obelix/cifs/3nb.cif", "Li", PairPotential(), spacing=0.7, order=True, progress=False)
+    grids = scan(f"{DATA}/obelix/cifs/3nb.cif", "Li", PairPotential(), spacing=0.7, order=True, framework="occupied",
+                 progress=False)
     m = grids[0].metadata
     assert m["order"]["n_atoms"] == len(grids[0].structure) + 1 and m["order"]["max_site_error"] == 0
     assert m["order"]["charge"] == pytest.approx(0.0, abs=1e-9)
@@ -405,7 +406,8 @@ def _no_li():
         (dict(framework="full"), ScanError, "`framework` must be 'empty' or 'occupied'"),
         (dict(batch_size=0), ScanError, "`batch_size` must be a positive integer"),
         (dict(structure=f"{DATA}/obelix/cifs/3nb.cif"), StructureError, "pass order=True to build an ordered approximant"),
-        (dict(structure=f"{DATA}/obelix/cifs/2t8.cif"), StructureError, "use framework='empty'.*or order=True"),
+        (dict(structure=f"{DATA}/obelix/cifs/2t8.cif", framework="occupied"), StructureError,
+         "use framework='empty'.*or order=True"),
         (dict(model="no-such-model"), IonnetError, "no-such-model"),
     ],
 )
