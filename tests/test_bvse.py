@@ -18,8 +18,8 @@ pytest.importorskip("pymatgen")
 
 import ionnet
 from conftest import SHARED_DATA
-from ionnet.errors import ModelError
-from ionnet.potentials.bvse import BVSEPotential, _GuessTimeout, _time_limit, input_oxidation_states
+from ionnet.errors import ModelError, TaskTimeout
+from ionnet.potentials.bvse import BVSEPotential, _time_limit, input_oxidation_states
 
 STRUCTURES = SHARED_DATA / "structures"
 #: CIF -> the usual oxidation states of its elements.
@@ -113,9 +113,10 @@ def test_time_limit_interrupts_and_restores_an_outer_alarm():
     old = signal.signal(signal.SIGALRM, lambda *a: fired.append(1))
     try:
         signal.setitimer(signal.ITIMER_REAL, 5.0)  # an outer budget (as screening's timeout_s)
-        with pytest.raises(_GuessTimeout):
-            with _time_limit(0.05):
+        with pytest.raises(TaskTimeout, match="oxidation-state guess"):
+            with _time_limit(0.05) as limit:
                 time.sleep(2.0)
+        assert limit["fired"]
         remaining, _ = signal.getitimer(signal.ITIMER_REAL)
         assert 4.0 < remaining <= 5.0  # re-armed with what was left
         assert not fired

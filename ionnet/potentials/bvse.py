@@ -136,34 +136,33 @@ GUESS_TIME_LIMIT_S = 10.0
 _MAX_COMBINATIONS = 200_000  # single-valence assignments tried at most
 
 
-class _GuessTimeout(BaseException):
-    """Raised inside pymatgen's guess when its time is up (BaseException: not swallowed by ``except Exception``)."""
-
-
 @contextmanager
 def _time_limit(seconds: float):
-    """Interrupt the body after ``seconds`` (SIGALRM; main thread only, else unbounded).
+    """Raise :class:`~ionnet.TaskTimeout` in the body after ``seconds`` (SIGALRM; main thread only, else unbounded).
 
-    An alarm already set by the caller (e.g. screening's ``timeout_s``) is
-    respected: when it would fire first it is left alone; otherwise it is
-    re-armed with its remaining time afterwards.
+    Yields a dict whose ``'fired'`` is True once this limit (not an outer one)
+    raised.  An alarm already set by the caller (e.g. screening's
+    ``timeout_s``) is respected: when it would fire first it is left alone;
+    otherwise it is re-armed with its remaining time afterwards.
     """
+    state = {"fired": False}
     if not (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()):
-        yield
+        yield state
         return
     outer, _ = signal.getitimer(signal.ITIMER_REAL)
     if outer and outer <= seconds:
-        yield
+        yield state
         return
 
     def _fire(signum, frame):  # noqa: ARG001
-        raise _GuessTimeout
+        state["fired"] = True
+        raise TaskTimeout(f"oxidation-state guess took longer than {seconds:g} s")
 
     old = signal.signal(signal.SIGALRM, _fire)
     t0 = time.monotonic()
     signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
-        yield
+        yield state
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, old)
@@ -282,10 +281,13 @@ def input_oxidation_states(structure: Structure, ion: str = "Li", *,
         states = _single_valence_states(amounts, ion, q_ion)
         if states:
             return states, "single-valence"
+        limit: dict = {}
         try:
-            with _time_limit(time_limit_s):
+            with _time_limit(time_limit_s) as limit:
                 states = structure_oxidation_states(structure, ion)
-        except _GuessTimeout:
+        except TaskTimeout:
+            if not limit.get("fired"):
+                raise  # the caller's own time limit
             logger.info("composition guess of %s stopped after %g s", structure.composition.reduced_formula, time_limit_s)
             states = None
         except Exception as e:  # noqa: BLE001 - pymatgen raises assorted errors; the next method decides
@@ -297,13 +299,15 @@ def input_oxidation_states(structure: Structure, ion: str = "Li", *,
             try:
                 from pymatgen.analysis.bond_valence import BVAnalyzer
 
-                with _time_limit(time_limit_s):
+                with _time_limit(time_limit_s) as limit:
                     decorated_s = BVAnalyzer().get_oxi_state_decorated_structure(structure)
                 found: dict[str, list[float]] = {}
                 for site in decorated_s:
                     found.setdefault(site.specie.symbol, []).append(float(site.specie.oxi_state))
                 return {k: float(np.mean(v)) for k, v in found.items()}, "bond-valence"
-            except _GuessTimeout:
+            except TaskTimeout:
+                if not limit.get("fired"):
+                    raise
                 logger.info("BVAnalyzer on %s stopped after %g s", structure.composition.reduced_formula, time_limit_s)
             except Exception as e:  # noqa: BLE001 - BVAnalyzer raises bare ValueError
                 logger.info("BVAnalyzer on %s: %s", structure.composition.reduced_formula, e)
