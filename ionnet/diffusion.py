@@ -21,6 +21,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from .analysis import PercolationResult, PercolationSet, SiteGraph
 from .errors import ExportError, TransportError
+from .settings import DEFAULT_CONNECTIVITY
 
 __all__ = ["transport", "TransportResult", "IonPath", "site_percolation", "KB_EV", "DIMENSIONALITY_FRACTION"]
 
@@ -775,7 +776,7 @@ def transport(
     charge: int | None = None,
     mass_amu: float | None = None,
     ea_range: Sequence[float] | None = None,
-    connectivity: int = 6,
+    connectivity: int = DEFAULT_CONNECTIVITY,
     min_depth: float = 0.02,
     n_walkers: int = 1000,
     kmc_hops: int = 20000,
@@ -793,7 +794,7 @@ def transport(
     Parameters
     ----------
     result_or_grid : EnergyGrid, list of EnergyGrid, PercolationResult, PercolationSet or SiteGraph
-        A vacancy-mode set uses its lowest map.  A bare SiteGraph allows
+        An occupied-framework set uses its lowest map.  A bare SiteGraph allows
         harmonic rates only and has no paths.
     temperatures : float or (nT,) array, K
     attempt_frequency : float, Hz
@@ -823,7 +824,7 @@ def transport(
         Ion mass for ``rates='grid'`` (default from ``ion``).
     ea_range : (T_low, T_high), K, optional
         Temperatures used in the Arrhenius fit (default: all).
-    connectivity : {6, 18, 26}
+    connectivity : {6, 18, 26}, default :data:`ionnet.settings.DEFAULT_CONNECTIVITY`
         Used when a grid is analysed here.
     min_depth : float, eV
         Site-graph persistence filter (``PercolationResult.sites``).
