@@ -21,7 +21,6 @@ from numpy.typing import ArrayLike, NDArray
 
 from .analysis import PercolationResult, PercolationSet, SiteGraph
 from .errors import ExportError, TransportError
-from .settings import DEFAULT_CONNECTIVITY
 
 __all__ = ["transport", "TransportResult", "IonPath", "site_percolation", "KB_EV", "DIMENSIONALITY_FRACTION"]
 
@@ -776,7 +775,7 @@ def transport(
     charge: int | None = None,
     mass_amu: float | None = None,
     ea_range: Sequence[float] | None = None,
-    connectivity: int = DEFAULT_CONNECTIVITY,
+    connectivity: int = 6,
     min_depth: float = 0.02,
     n_walkers: int = 1000,
     kmc_hops: int = 20000,
@@ -824,7 +823,7 @@ def transport(
         Ion mass for ``rates='grid'`` (default from ``ion``).
     ea_range : (T_low, T_high), K, optional
         Temperatures used in the Arrhenius fit (default: all).
-    connectivity : {6, 18, 26}, default :data:`ionnet.settings.DEFAULT_CONNECTIVITY`
+    connectivity : {6, 18, 26}
         Used when a grid is analysed here.
     min_depth : float, eV
         Site-graph persistence filter (``PercolationResult.sites``).
