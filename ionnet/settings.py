@@ -15,6 +15,7 @@ import json
 import math
 import numbers
 import os
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
@@ -25,6 +26,7 @@ __all__ = [
     "ScanSettings",
     "ScreenSettings",
     "FRAMEWORKS",
+    "framework_name",
     "CONNECTIVITIES",
     "DEFAULT_CONNECTIVITY",
     "DEFAULT_THRESHOLDS",
@@ -32,16 +34,48 @@ __all__ = [
     "check_thresholds",
 ]
 
-#: ``framework=`` choices of a scan.
-FRAMEWORKS = ("vacancy", "empty")
+#: ``framework=`` choices of a scan (``'vacancy'``, the old name of ``'occupied'``, is still accepted).
+FRAMEWORKS = ("empty", "occupied")
+#: Old framework names -> current ones (accepted with a one-time DeprecationWarning).
+FRAMEWORK_ALIASES = {"vacancy": "occupied"}
 #: Grid connectivities: face, face + edge, full-cube neighbours.
 CONNECTIVITIES = (6, 18, 26)
 #: Connectivity of :func:`ionnet.analyze`, of screening and of the command line.
-DEFAULT_CONNECTIVITY = 6
+DEFAULT_CONNECTIVITY = 26
 #: Version of the ``order=True`` algorithm, part of the keys of ordered scans (2: ionnet.scanning.ordering).
 ORDERING_VERSION = 2
 #: Free-volume thresholds (eV) reported by summaries, screening rows and the command line.
 DEFAULT_THRESHOLDS = (0.5, 0.9, 1.5)
+
+
+_WARNED: set[str] = set()
+
+
+def framework_name(framework: Any) -> str:
+    """The current name of a framework mode: ``'vacancy'`` -> ``'occupied'`` (warned once), else as given.
+
+    Raises
+    ------
+    ScanError
+        Not ``'empty'``, ``'occupied'`` or ``'vacancy'``.
+
+    Examples
+    --------
+    >>> framework_name("empty")
+    'empty'
+    """
+    if framework in FRAMEWORK_ALIASES:
+        new = FRAMEWORK_ALIASES[framework]
+        if framework not in _WARNED:
+            _WARNED.add(framework)
+            warnings.warn(f"framework={framework!r} is now called {new!r} (one mobile ion moves, every other "
+                          f"atom, the other mobile ions included, stays frozen); use framework={new!r}",
+                          DeprecationWarning, stacklevel=3)
+        return new
+    if framework not in FRAMEWORKS:
+        raise ScanError(f"`framework` must be 'empty' or 'occupied' (got {framework!r}); 'empty' removes every "
+                        "mobile ion (migration barriers), 'occupied' keeps the others frozen (the method's ranking setting)")
+    return str(framework)
 
 
 def check_connectivity(connectivity: Any) -> int:
@@ -151,9 +185,14 @@ class ScanSettings:
     shape : (3,) ints or None
         An exact ``(na, nb, nc)`` instead of ``spacing``, never rounded (only the
         symmetry operations compatible with it are used).
-    framework : {'vacancy', 'empty'}, default 'vacancy'
-        ``'vacancy'``: one map per symmetry-distinct mobile ion, that ion is the
-        probe and every other atom stays; ``'empty'``: every mobile ion removed, one map.
+    framework : {'empty', 'occupied'}, default 'empty'
+        ``'empty'``: every mobile ion removed, one map: the dilute-carrier
+        landscape, whose thresholds are migration barriers.  ``'occupied'``:
+        the method's own ranking setting, one map per symmetry-distinct mobile
+        ion, that ion is the probe and every other atom (the other mobile ions
+        included) stays frozen; its thresholds are overestimated on purpose and
+        only order materials.  ``'vacancy'`` (its old name) is accepted with a
+        DeprecationWarning and stored as ``'occupied'``.
     order : bool, default False
         Order a partially occupied structure (``ionnet.scanning.ordering.order_structure``):
         occupancies rounded to what a supercell of at most ``max_sites`` sites
@@ -216,8 +255,9 @@ class ScanSettings:
     shape: tuple[int, int, int] | None = _option(
         None, "grid shape (na, nb, nc) instead of a spacing", none="from the spacing", type=int, nargs=3, metavar=("NA", "NB", "NC"))
     framework: str = _option(
-        "vacancy", "vacancy: one map per distinct mobile ion, others frozen; empty: all mobile ions removed",
-        choices=FRAMEWORKS)
+        "empty", "empty: every mobile ion removed (migration barriers); occupied: one map per distinct mobile ion, "
+        "the other mobile ions frozen (the method's ranking setting; old name: vacancy)",
+        choices=FRAMEWORKS + tuple(FRAMEWORK_ALIASES))
     order: bool = _option(False, "order a disordered structure into supercells (rounded occupancies, lowest Ewald energy)")
     max_sites: int = _option(200, "largest ordered supercell of --order, in sites", new_key=True, type=int)
     n_configurations: int = _option(
@@ -237,8 +277,7 @@ class ScanSettings:
     def __post_init__(self) -> None:
         if not isinstance(self.ion, str) or not self.ion.strip():
             raise StructureError(f"`ion` must be an element symbol such as 'Li' (got {self.ion!r})")
-        if self.framework not in FRAMEWORKS:
-            raise ScanError(f"`framework` must be 'vacancy' or 'empty' (got {self.framework!r})")
+        object.__setattr__(self, "framework", framework_name(self.framework))
         shape = _shape(self.shape)
         spacing = _spacing(self.spacing) if shape is None else self.spacing
         for name in ("max_sites", "n_configurations"):
@@ -312,7 +351,8 @@ class ScanSettings:
         """The fields that change the energies (``ion`` and ``model`` excluded), JSON-ready.
 
         A field that joined the keys later enters only when it differs from its
-        default, so keys stored before it existed still match.
+        default, so keys stored before it existed still match; ``framework='occupied'``
+        enters under its old name ``'vacancy'`` for the same reason (one value, one key).
         """
         out = {}
         for f in fields(self):
@@ -322,6 +362,8 @@ class ScanSettings:
             if f.metadata.get("new_key") and v == f.default:
                 continue
             out[f.name] = v
+        if out.get("framework") == "occupied":  # its old name, so checkpoints and databases made before stay valid
+            out["framework"] = "vacancy"
         if self.order:  # keys of order=True scans made before the current ordering algorithm do not match
             out["ordering"] = ORDERING_VERSION
         return out

@@ -69,8 +69,9 @@ def test_scan_settings_are_frozen_validated_and_hashable():
 
 
 def test_screen_settings_hash_is_that_of_existing_databases():
-    # the value the first release stored for the default settings: old databases keep matching
-    assert ScreenSettings().hash() == "1e9cd3a3b289000d"
+    # the value the first release stored for its default settings (framework 'vacancy', now 'occupied', and
+    # connectivity 6): old databases keep matching those settings
+    assert ScreenSettings(framework="occupied", connectivity=6).hash() == "1e9cd3a3b289000d"
     assert ScreenSettings(spacing=0.3, framework="empty", min_distance=1.0, connectivity=26,
                           task="x").hash() == "369a07a32ba2d442"
     assert ScreenSettings(ceiling=2.0).hash() != ScreenSettings().hash()
@@ -86,7 +87,7 @@ def test_cli_options_are_built_from_the_settings_with_their_defaults():
         for f in fields(ScanSettings):
             flag = "--no-symmetry" if f.name == "symmetry" else "--" + f.name.replace("_", "-")
             assert flag in text, (verb, flag)
-        assert "(default: 0.2)" in text and "(default: vacancy)" in text and "(default: auto)" in text
+        assert "(default: 0.2)" in text and "(default: empty)" in text and "(default: auto)" in text
         args = parser.parse_args([verb, "x.cif", "--db", "d"] if verb == "screen" else [verb, "x.cif", "-o", "g.npz"]
                                  if verb == "scan" else [verb, "x.cif"])
         from ionnet.commands._common import settings_from_args

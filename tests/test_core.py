@@ -61,7 +61,7 @@ def test_barrier_of_a_two_site_cell_and_site_graph():
     # two equal minima per cell along a (cos 4πx), barrier 2A between them
     A, B, C = 0.2, 0.4, 0.7
     E = two_well_field((16, 8, 8), barrier=A, tilt=0.0, amplitudes=(B, C))
-    r = analyze(E, lattice=np.diag([8.0, 4.0, 4.0]))
+    r = analyze(E, lattice=np.diag([8.0, 4.0, 4.0]), connectivity=6)  # face neighbours: edges along a, b, c only
     assert r.mpe == pytest.approx(2 * A)
     assert r.percolation_directions[1] == [[1, 0, 0]]
     assert len(r.sources) == 2  # both equivalent minima are equilibrium positions
@@ -129,14 +129,14 @@ def test_level_map_is_minimax_distance(seed, connectivity):
 
 def test_source_any_matches_reference_with_all_nodes_as_sources():
     E = random_field((6, 6, 6), 7, forbidden=0.2)
-    r = analyze(E, lattice=np.eye(3) * 3, source="any")
+    r = analyze(E, lattice=np.eye(3) * 3, source="any", connectivity=6)
     everywhere = [tuple(int(v) for v in ix) for ix in zip(*np.nonzero(np.isfinite(E)))]
     ref = thresholds(E, sources=everywhere)
     for d in (1, 2, 3):
         got = r.percolation_energy[d] + r.e_min
         assert got == pytest.approx(ref[d]) or (np.isinf(got) and np.isinf(ref[d]))
         # the global-minimum definition is never below the 'any region' one
-        assert r.percolation_energy_any[d] <= analyze(E, lattice=np.eye(3) * 3).percolation_energy[d]
+        assert r.percolation_energy_any[d] <= analyze(E, lattice=np.eye(3) * 3, connectivity=6).percolation_energy[d]
 
 
 def test_explicit_source_node():
@@ -157,11 +157,11 @@ def _fv(r):
 def test_invariance_roll_transpose_tile(seed):
     E = random_field((6, 7, 5), 40 + seed)
     lat = np.array([[4.0, 0, 0], [1.0, 5.0, 0], [0.5, 0.3, 6.0]])
-    base = analyze(E, lattice=lat)
-    rolled = analyze(np.roll(E, (2, -3, 1), axis=(0, 1, 2)), lattice=lat)
+    base = analyze(E, lattice=lat, connectivity=6)
+    rolled = analyze(np.roll(E, (2, -3, 1), axis=(0, 1, 2)), lattice=lat, connectivity=6)
     perm = (2, 0, 1)
-    transposed = analyze(np.transpose(E, perm), lattice=lat[list(perm)])
-    tiled = analyze(np.concatenate([E, E], axis=0), lattice=lat * np.array([[2.0], [1.0], [1.0]]))
+    transposed = analyze(np.transpose(E, perm), lattice=lat[list(perm)], connectivity=6)
+    tiled = analyze(np.concatenate([E, E], axis=0), lattice=lat * np.array([[2.0], [1.0], [1.0]]), connectivity=6)
     for other in (rolled, transposed, tiled):
         for d in (1, 2, 3):
             assert other.percolation_energy[d] == pytest.approx(base.percolation_energy[d], abs=1e-12)
@@ -221,7 +221,7 @@ def test_networkx_igraph_graphml_roundtrip(tmp_path):
     nx = pytest.importorskip("networkx")
     ig = pytest.importorskip("igraph")
     E = cosine_field((4, 4, 4), (0.1, 0.3, 0.5))
-    r = analyze(E, lattice=np.eye(3) * 4)
+    r = analyze(E, lattice=np.eye(3) * 4, connectivity=6)
     g = r.to_networkx()
     assert g.number_of_nodes() == 64 and g.number_of_edges() == 3 * 64
     gi = r.to_igraph()

@@ -6,6 +6,7 @@ import pytest
 
 import ionnet
 from ionnet import EnergyGrid
+from ionnet.settings import DEFAULT_CONNECTIVITY
 from ionnet.descriptors import (
     XI_THRESHOLDS,
     descriptor_row,
@@ -190,7 +191,7 @@ def test_descriptor_row_keys_and_values():
     assert row["fv_0.5"] == r.free_volume(0.5) and row["fv_0.9"] == r.free_volume(0.9)
     assert row["xi"] == pytest.approx(xi(r)) and row["xi_cell"] == pytest.approx(xi(r, method="cell"))
     assert row["e_min"] == pytest.approx(-0.9)
-    assert row["grid_shape"] == [8, 8, 8] and row["n_maps"] == 1 and row["connectivity"] == 6
+    assert row["grid_shape"] == [8, 8, 8] and row["n_maps"] == 1 and row["connectivity"] == DEFAULT_CONNECTIVITY
     assert row["n_sites"] == r.sites().n_sites
     # never percolating: None, JSON-ready
     row = descriptor_row(ionnet.analyze(_pocket_grid(high=np.inf), lattice=LAT))

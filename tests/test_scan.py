@@ -94,14 +94,14 @@ DENSE = dict(symmetry=False, min_distance=0, ceiling=None)
 @pytest.fixture(scope="module")
 def dense(lfp):
     out = {}
-    for fw in ("empty", "vacancy"):
+    for fw in ("empty", "occupied"):
         p = PairPotential()
         out[fw] = (scan(lfp, "Li", p, shape=SHAPE, framework=fw, progress=False, **DENSE), p.points)
     return out
 
 
 # ----------------------------------------------------------------------------- known answers
-@pytest.mark.parametrize("framework", ["empty", "vacancy"])
+@pytest.mark.parametrize("framework", ["empty", "occupied"])
 @pytest.mark.parametrize("symmetry", [True, False])
 def test_energies_equal_the_analytic_function_at_the_nodes(lfp, framework, symmetry):
     g = scan(lfp, "Li", PairPotential(), shape=SHAPE, framework=framework, symmetry=symmetry, progress=False)
@@ -116,7 +116,7 @@ def test_energies_equal_the_analytic_function_at_the_nodes(lfp, framework, symme
     assert 0 < g.metadata["n_forbidden"] < g.metadata["n_excluded"]
 
 
-@pytest.mark.parametrize("framework", ["empty", "vacancy"])
+@pytest.mark.parametrize("framework", ["empty", "occupied"])
 @pytest.mark.parametrize(
     "levers",
     [dict(), dict(min_distance=0), dict(symmetry=False), dict(refine=True), dict(refine=True, min_distance=0)],
@@ -160,10 +160,10 @@ def test_frontier_check_repairs_a_too_large_exclusion_radius(lfp, dense):
 
 
 def test_auto_ceiling_rises_to_the_mpe(lfp, dense):
-    ref_grids, _ = dense["vacancy"]
-    g = scan(lfp, "Li", PairPotential(), shape=SHAPE, framework="vacancy", progress=False, ceiling=1.0)
+    ref_grids, _ = dense["occupied"]
+    g = scan(lfp, "Li", PairPotential(), shape=SHAPE, framework="occupied", progress=False, ceiling=1.0)
     assert g[0].metadata["ceiling_ev"] == 1.0  # fixed: MPE (1.89 eV) above it is only an upper bound
-    g = scan(lfp, "Li", PairPotential(), shape=SHAPE, framework="vacancy", progress=False)
+    g = scan(lfp, "Li", PairPotential(), shape=SHAPE, framework="occupied", progress=False)
     mpe = ionnet.analyze(ref_grids).mpe
     assert mpe > scan_mod.DEFAULT_CEILING_EV - 1.2  # (1.89 eV)
     assert g[0].metadata["ceiling_ev"] >= min(mpe, scan_mod.AUTO_CEILING_MAX_EV)
@@ -194,7 +194,7 @@ def _shifted(structure, shift):
     return s
 
 
-@pytest.mark.parametrize("framework", ["empty", "vacancy"])
+@pytest.mark.parametrize("framework", ["empty", "occupied"])
 def test_mpe_invariant_under_commensurate_origin_shift(lfp, framework):
     shift = (5 / SHAPE[0], 3 / SHAPE[1], 7 / SHAPE[2])  # whole grid steps: same nodes, exact
     a = thresholds(scan(lfp, "Li", PairPotential(), shape=SHAPE, framework=framework, progress=False))
@@ -222,19 +222,19 @@ def test_mpe_invariant_under_arbitrary_origin_shift(lfp):
 
 # ----------------------------------------------------------------------------- frameworks
 @needs_shared
-def test_vacancy_mode_gives_one_map_per_distinct_ion():
+def test_occupied_mode_gives_one_map_per_distinct_ion():
     from pymatgen.core import Structure
 
     s = Structure.from_file(f"{DATA}/structures/Li3N_obelix_fft.cif")
     n_li = sum(site.specie.symbol == "Li" for site in s)
-    grids = scan(s, "Li", PairPotential(), spacing=0.5, progress=False)
+    grids = scan(s, "Li", PairPotential(), spacing=0.5, framework="occupied", progress=False)
     assert isinstance(grids, ionnet.ScanResult) and len(grids) == 2
     assert sum(g.metadata["multiplicity"] for g in grids) == n_li
     assert len({g.shape for g in grids}) == 1  # one shape for the whole set (PercolationSet)
     for g in grids:
         m = g.metadata
         k = m["site_index"]
-        assert m["framework"] == "vacancy" and m["ion"] == "Li" and m["model"] == "pair"
+        assert m["framework"] == "occupied" and m["ion"] == "Li" and m["model"] == "pair"
         np.testing.assert_allclose(m["start_frac"], s[k].frac_coords)
         assert len(g.structure) == len(s) - 1  # only the probe's own site is removed
         assert sum(site.specie.symbol == "Li" for site in g.structure) == n_li - 1
@@ -269,7 +269,8 @@ def test_mobile_ion_disorder_is_fine_with_an_empty_framework():
 @needs_shared
 def test_order_true_orders_mixed_sites_in_the_occupied_framework():
     # (Li0.5 Ce0.25 Sm0.25)MoO4: mixed Li/Ce/Sm sites, integral in the unit cell
-    grids = scan(f"{DATA}/obelix/cifs/3nb.cif", "Li", PairPotential(), spacing=0.7, order=True, progress=False)
+    grids = scan(f"{DATA}/obelix/cifs/3nb.cif", "Li", PairPotential(), spacing=0.7, order=True, framework="occupied",
+                 progress=False)
     m = grids[0].metadata
     assert m["order"]["n_atoms"] == len(grids[0].structure) + 1 and m["order"]["max_site_error"] == 0
     assert m["order"]["charge"] == pytest.approx(0.0, abs=1e-9)
@@ -402,10 +403,11 @@ def _no_li():
         (dict(min_distance=5.0), GridError, "every node of map 1 is closer than `min_distance`"),
         (dict(ceiling=0), GridError, "`ceiling` must be .auto., a number > 0"),
         (dict(ceiling="high"), GridError, "`ceiling` must be .auto., a number > 0"),
-        (dict(framework="full"), ScanError, "`framework` must be 'vacancy' or 'empty'"),
+        (dict(framework="full"), ScanError, "`framework` must be 'empty' or 'occupied'"),
         (dict(batch_size=0), ScanError, "`batch_size` must be a positive integer"),
         (dict(structure=f"{DATA}/obelix/cifs/3nb.cif"), StructureError, "pass order=True to build an ordered approximant"),
-        (dict(structure=f"{DATA}/obelix/cifs/2t8.cif"), StructureError, "use framework='empty'.*or order=True"),
+        (dict(structure=f"{DATA}/obelix/cifs/2t8.cif", framework="occupied"), StructureError,
+         "use framework='empty'.*or order=True"),
         (dict(model="no-such-model"), IonnetError, "no-such-model"),
     ],
 )

@@ -245,7 +245,7 @@ def test_bvse_empty_framework_uses_charges_of_the_whole_structure(tmp_path):
     s = example_structure("LiFePO4")
     per = pot.for_structure(s, ion="Li", framework="empty")
     assert per is not pot and per.oxidation_states == {"Fe": 2.0, "P": 5.0, "O": -2.0, "Li": 1.0}
-    assert pot.for_structure(s, ion="Li", framework="vacancy") is pot
+    assert pot.for_structure(s, ion="Li", framework="occupied").oxidation_states == per.oxidation_states
     fixed = bvse.BVSEPotential(oxidation_states={"Li": 1, "Fe": 2, "P": 5, "O": -2})
     assert fixed.for_structure(s, ion="Li", framework="empty") is fixed
 

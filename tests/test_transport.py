@@ -338,12 +338,12 @@ def test_d_is_invariant_under_supercell_and_origin_shift(lfp, rates):
     ref = transport(lfp, T, rates=rates).D
     sup = ionnet.EnergyGrid(np.tile(g.energies, (2, 1, 1)), g.lattice * np.array([[2.0], [1.0], [1.0]]),
                             metadata=dict(g.metadata))
-    r2 = transport(sup, T, rates=rates)
+    r2 = transport(sup, T, rates=rates, connectivity=lfp.connectivity)
     assert r2.sites.n_sites == 2 * lfp.sites().n_sites
     np.testing.assert_allclose(r2.D, ref, rtol=1e-9, atol=1e-12 * np.abs(ref).max())
     for shift in [(1, 2, 3), (5, -7, 11)]:
         rolled = ionnet.EnergyGrid(np.roll(g.energies, shift, axis=(0, 1, 2)), g.lattice, metadata=dict(g.metadata))
-        np.testing.assert_allclose(transport(rolled, T, rates=rates).D, ref, rtol=1e-9,
+        np.testing.assert_allclose(transport(rolled, T, rates=rates, connectivity=lfp.connectivity).D, ref, rtol=1e-9,
                                    atol=1e-12 * np.abs(ref).max())
 
 

@@ -214,8 +214,8 @@ def test_validate_pipeline_end_to_end(obelix_dir, tmp_path):
     # each group screened with its own settings
     settings = {r["structure_id"]: r["settings"] for r in read_results(db, status=None)}
     assert settings["li1"]["framework"] == "empty" and not settings["li1"]["order"]
-    assert settings["fw1"]["framework"] == "vacancy" and settings["fw1"]["order"]
-    assert settings["o0"]["framework"] == "vacancy" and not settings["o0"]["order"]
+    assert settings["fw1"]["framework"] == "occupied" and settings["fw1"]["order"]
+    assert settings["o0"]["framework"] == "occupied" and not settings["o0"]["order"]
     # conductivity falls monotonically with a, and MPE = 2a/10 rises: a perfect (negative) rank correlation
     m = res["metrics"]["toy"]["descriptors"]
     assert m["mpe"]["n"] == 8

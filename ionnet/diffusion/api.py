@@ -46,14 +46,14 @@ def _carrier_density(grid, volume_ang3: float, ion: str | None, structure: Any, 
         if md.get("framework") == "empty" and "n_removed" in md:
             c = float(md["n_removed"])
             return c / vol_cm3, f"{c:g} {ion or 'mobile-ion'} sites removed from the empty framework (full occupancy)"
-        if md.get("framework") == "vacancy" and grid.structure is not None and ion is not None:
+        if md.get("framework") in ("occupied", "vacancy") and grid.structure is not None and ion is not None:
             s = grid.structure
             try:
                 c = sum(float(site.species.get_el_amt_dict().get(ion, 0.0)) for site in s) + 1.0
             except AttributeError:
                 c = None
             if c is not None:
-                return c / vol_cm3, f"{c:g} {ion} per cell (vacancy framework + the probe)"
+                return c / vol_cm3, f"{c:g} {ion} per cell (occupied framework + the probe)"
     return float("nan"), "unknown (pass carrier_density= or structure=)"
 
 
@@ -72,7 +72,7 @@ def _as_sites(obj: Any, *, connectivity: int, min_depth: float):
                       connectivity=connectivity)
     if isinstance(obj, PercolationSet):
         best = min(obj.results, key=lambda r: r.e_min)
-        logger.info("vacancy-mode set: transport of the map with the lowest minimum (of %d)", len(obj))
+        logger.info("occupied-framework set: transport of the map with the lowest minimum (of %d)", len(obj))
         obj = best
     if isinstance(obj, PercolationResult):
         return obj.sites(min_depth=min_depth), obj, obj.grid

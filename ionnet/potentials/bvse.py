@@ -32,9 +32,14 @@ from __future__ import annotations
 
 import csv
 import json
+import itertools
 import logging
 import math
+import signal
+import threading
+import time
 import warnings
+from contextlib import contextmanager
 from functools import lru_cache, reduce
 from importlib import resources
 from typing import TYPE_CHECKING, Any
@@ -48,7 +53,8 @@ from ._common import BasePotential, framework_elements, iter_batches
 if TYPE_CHECKING:
     from pymatgen.core import Structure
 
-__all__ = ["BVSEPotential", "softbv_table", "structure_oxidation_states"]
+__all__ = ["BVSEPotential", "GUESS_TIME_LIMIT_S", "softbv_table", "structure_oxidation_states",
+           "input_oxidation_states"]
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +131,190 @@ def _guess_states(framework: Any, ion: str) -> dict[str, float]:
 
 
 _HALOGENS = ("F", "Cl", "Br", "I")
+#: Wall-time budget (s) of pymatgen's combinatorial oxidation-state guess in :func:`input_oxidation_states`.
+GUESS_TIME_LIMIT_S = 10.0
+_MAX_COMBINATIONS = 200_000  # single-valence assignments tried at most
+
+
+@contextmanager
+def _time_limit(seconds: float):
+    """Raise :class:`~ionnet.TaskTimeout` in the body after ``seconds`` (SIGALRM; main thread only, else unbounded).
+
+    Yields a dict whose ``'fired'`` is True once this limit (not an outer one)
+    raised.  An alarm already set by the caller (e.g. screening's
+    ``timeout_s``) is respected: when it would fire first it is left alone;
+    otherwise it is re-armed with its remaining time afterwards.
+    """
+    state = {"fired": False}
+    if not (hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()):
+        yield state
+        return
+    outer, _ = signal.getitimer(signal.ITIMER_REAL)
+    if outer and outer <= seconds:
+        yield state
+        return
+
+    def _fire(signum, frame):  # noqa: ARG001
+        state["fired"] = True
+        raise TaskTimeout(f"oxidation-state guess took longer than {seconds:g} s")
+
+    old = signal.signal(signal.SIGALRM, _fire)
+    t0 = time.monotonic()
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield state
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+        if outer:
+            signal.setitimer(signal.ITIMER_REAL, max(outer - (time.monotonic() - t0), 1e-3))
+
+
+def _candidate_states(el: str) -> list[int]:
+    from pymatgen.core import Element
+
+    e = Element(el)
+    return sorted({int(q) for q in tuple(e.common_oxidation_states) + tuple(e.icsd_oxidation_states) if q != 0})
+
+
+def _single_valence_states(amounts: dict[str, float], ion: str, q_ion: int) -> dict[str, float] | None:
+    """One integer state per element, charge-neutral over ``amounts`` (fractional amounts allowed), most usual first.
+
+    Every element takes one of its common or ICSD oxidation states; the
+    mobile ion is fixed at ``q_ion``; among the neutral assignments the one
+    with the largest sum of amount x ICSD occurrence wins.  Bounded: at most
+    ``_MAX_COMBINATIONS`` assignments (None beyond).
+    """
+    from pymatgen.core import Composition, Species
+
+    els = [e for e in amounts if e != ion]
+    cands = [_candidate_states(e) for e in els]
+    if not els or any(not c for c in cands) or math.prod(len(c) for c in cands) > _MAX_COMBINATIONS:
+        return None
+    if Composition.oxi_prob is None:  # loaded by pymatgen's first oxi_state_guesses call
+        Composition("LiCl").oxi_state_guesses()
+    prob = Composition.oxi_prob or {}
+    amt = np.array([amounts[e] for e in els], dtype=np.float64)
+    total = amounts.get(ion, 0.0) * q_ion
+    tol = 1e-3 * max(1.0, float(amt.sum() + amounts.get(ion, 0.0)))
+    best, best_score = None, -math.inf
+    for qs in itertools.product(*cands):
+        if abs(total + float(amt @ np.asarray(qs, dtype=np.float64))) > tol:
+            continue
+        if all(q > 0 for q in qs) and q_ion > 0:  # no anion at all
+            continue
+        score = float(sum(a * prob.get(Species(e, q), 0.0) for e, a, q in zip(els, amt, qs)))
+        if score > best_score:
+            best, best_score = qs, score
+    if best is None:
+        return None
+    out = {e: float(q) for e, q in zip(els, best)}
+    out[ion] = float(q_ion)
+    return out
+
+
+def _decorated_states(structure: Structure, ion: str) -> dict[str, float] | None:
+    """The input's own oxidation-state decoration, when every site has one, one per element, and it is neutral."""
+    states: dict[str, set[float]] = {}
+    total = 0.0
+    for site in structure:
+        for sp, occ in site.species.items():
+            q = getattr(sp, "oxi_state", None)
+            if q is None:
+                return None
+            states.setdefault(sp.symbol, set()).add(float(q))
+            total += occ * float(q)
+    if abs(total) > 1e-3 or any(len(v) != 1 for v in states.values()) or states.get(ion, {0.0}) == {0.0}:
+        return None
+    return {e: next(iter(v)) for e, v in states.items()}
+
+
+def input_oxidation_states(structure: Structure, ion: str = "Li", *,
+                           time_limit_s: float = GUESS_TIME_LIMIT_S) -> tuple[dict[str, float], str]:
+    """Element -> oxidation state of the whole input structure (mobile ions included), and how they were found.
+
+    Tried in turn, cheapest first: the structure's own decoration (when
+    complete and neutral); one common/ICSD state per element, charge-neutral
+    with the mobile ion at its usual positive state, the most usual
+    assignment winning (bounded enumeration, milliseconds); pymatgen's
+    composition guess of the framework (:func:`structure_oxidation_states`,
+    mixed valence and Li-deficient refinements) within ``time_limit_s``;
+    pymatgen's ``BVAnalyzer`` (bond valence) on an ordered structure, within
+    the same limit.
+
+    Parameters
+    ----------
+    structure : pymatgen Structure
+        The input as given, before any mobile ion is removed (partial occupancies allowed).
+    ion : str
+        Mobile-ion element.
+    time_limit_s : float, s
+        Budget of each of the two slow guesses (main thread only).
+
+    Returns
+    -------
+    states : dict str -> float
+    method : {'decoration', 'single-valence', 'composition', 'bond-valence'}
+
+    Raises
+    ------
+    ModelError
+        No method assigns states (e.g. a peroxide: O-1 is outside the usual states).
+
+    Examples
+    --------
+    >>> from pymatgen.core import Lattice, Structure
+    >>> li2o = Structure.from_spacegroup("Fm-3m", Lattice.cubic(4.61), ["Li", "O"], [[0.25, 0.25, 0.25], [0, 0, 0]])
+    >>> input_oxidation_states(li2o, "Li")
+    ({'O': -2.0, 'Li': 1.0}, 'single-valence')
+    """
+    from pymatgen.core import Element
+
+    decorated = _decorated_states(structure, ion)
+    if decorated:
+        return decorated, "decoration"
+    pos = [q for q in Element(ion).common_oxidation_states if q > 0]
+    q_ion = int(pos[0]) if pos else 1
+    amounts = structure.composition.element_composition.get_el_amt_dict()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        states = _single_valence_states(amounts, ion, q_ion)
+        if states:
+            return states, "single-valence"
+        limit: dict = {}
+        try:
+            with _time_limit(time_limit_s) as limit:
+                states = structure_oxidation_states(structure, ion)
+        except TaskTimeout:
+            if not limit.get("fired"):
+                raise  # the caller's own time limit
+            logger.info("composition guess of %s stopped after %g s", structure.composition.reduced_formula, time_limit_s)
+            states = None
+        except Exception as e:  # noqa: BLE001 - pymatgen raises assorted errors; the next method decides
+            logger.info("composition guess of %s: %s", structure.composition.reduced_formula, e)
+            states = None
+        if states and any(v != 0 for k, v in states.items() if k != ion):
+            return states, "composition"
+        if structure.is_ordered:
+            try:
+                from pymatgen.analysis.bond_valence import BVAnalyzer
+
+                with _time_limit(time_limit_s) as limit:
+                    decorated_s = BVAnalyzer().get_oxi_state_decorated_structure(structure)
+                found: dict[str, list[float]] = {}
+                for site in decorated_s:
+                    found.setdefault(site.specie.symbol, []).append(float(site.specie.oxi_state))
+                return {k: float(np.mean(v)) for k, v in found.items()}, "bond-valence"
+            except TaskTimeout:
+                if not limit.get("fired"):
+                    raise
+                logger.info("BVAnalyzer on %s stopped after %g s", structure.composition.reduced_formula, time_limit_s)
+            except Exception as e:  # noqa: BLE001 - BVAnalyzer raises bare ValueError
+                logger.info("BVAnalyzer on %s: %s", structure.composition.reduced_formula, e)
+    raise ModelError(
+        f"could not assign oxidation states to {structure.composition.reduced_formula} for BVSE "
+        f"(no charge-neutral usual states); pass BVSEPotential(oxidation_states={{'{ion}': {q_ion}, ...}})"
+    )
 
 
 def structure_oxidation_states(structure: Structure, ion: str = "Li", max_atoms: int = 100) -> dict[str, float] | None:
@@ -281,13 +471,18 @@ class BVSEPotential(BasePotential):
                       oxidation_states: dict[str, float] | None = None) -> "BVSEPotential":
         """This potential adapted to one input structure (the optional ``for_structure`` hook of the protocol).
 
-        Oxidation states guessed from the framework plus one probe ion are
-        charge balanced in vacancy mode but not when every mobile ion is
-        removed; for ``framework='empty'`` the states of the whole structure
-        (:func:`structure_oxidation_states`) are used instead.
+        The oxidation states come from the whole input structure, mobile ions
+        included, before any of them is removed (:func:`input_oxidation_states`),
+        in every framework mode: the framework then keeps its own charges
+        (Fe2+ in LiFePO4, O2- in Li2O) whether the other mobile ions stay or go.
         ``oxidation_states`` (element -> state, e.g. those an ordering of the
-        structure was charge-balanced with) are used as given, in any mode.
-        Explicit ``oxidation_states`` of this potential always win.
+        structure was charge-balanced with) are used as given.  Explicit
+        ``oxidation_states`` of this potential always win.
+
+        Raises
+        ------
+        ModelError
+            No oxidation states for the input (see :func:`input_oxidation_states`).
         """
         if self.oxidation_states is not None:
             return self
@@ -298,19 +493,10 @@ class BVSEPotential(BasePotential):
 
                 pos = [q for q in Element(ion).common_oxidation_states if q > 0]
                 states[ion] = float(pos[0]) if pos else 1.0
-            return type(self)(r_cut_ang=self.r_cut_ang, screening_factor=self.screening_factor,
-                              oxidation_states=states, radii=self.radii)
-        if framework != "empty":
-            return self
-        try:
-            states = structure_oxidation_states(structure, ion)
-        except TaskTimeout:
-            raise
-        except Exception as e:  # noqa: BLE001 - the framework's own guess then reports the problem
-            logger.info("oxidation states of %s: %s", structure.composition.reduced_formula, e)
-            states = None
-        if not states:
-            return self
+            method = "given"
+        else:
+            states, method = input_oxidation_states(structure, ion)
+        logger.info("BVSE oxidation states of %s (%s): %s", structure.composition.reduced_formula, method, states)
         return type(self)(r_cut_ang=self.r_cut_ang, screening_factor=self.screening_factor,
                           oxidation_states=states, radii=self.radii)
 

@@ -1,8 +1,9 @@
 """The grid plan of a scan: the frozen frameworks, their symmetry operations, the grid shape, the exclusions.
 
-``framework='vacancy'`` freezes one framework per symmetry orbit of mobile
-ions (that ion is the probe, every other atom stays); ``'empty'`` removes every
-mobile ion and freezes one.
+``framework='empty'`` (the default) removes every mobile ion and freezes one
+framework; ``'occupied'`` (old name ``'vacancy'``) freezes one framework per
+symmetry orbit of mobile ions (that ion is the probe, every other atom, the
+other mobile ions included, stays).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from ..memory import check_grid_memory
-from ..settings import ScanSettings
+from ..settings import ScanSettings, framework_name
 from .exclusion import excluded_mask, radii
 from ..io.structures import site_elements
 from .symmetry import SYMPREC, Operations, grid_shape, operations, plan_shape
@@ -48,7 +49,8 @@ def _equivalent_sites(s: Structure, symprec: float) -> list[list[int]]:
 
 
 def frameworks(s: Structure, ion: str, mode: str, symprec: float = SYMPREC, *, group: bool = True) -> list[Framework]:
-    """The frameworks to scan: the empty one, or one per symmetry orbit of ``ion`` (one per ion without ``group``)."""
+    """The frameworks to scan: the empty one, or one per symmetry orbit of ``ion`` (``'occupied'``; one per ion without ``group``)."""
+    mode = framework_name(mode)
     mobile = [i for i, site in enumerate(s) if ion in site_elements(site)]
     if mode == "empty":
         fw = s.copy()
@@ -62,7 +64,7 @@ def frameworks(s: Structure, ion: str, mode: str, symprec: float = SYMPREC, *, g
         fw = s.copy()
         fw.remove_sites([k])
         out.append(Framework(fw, {
-            "framework": "vacancy", "site_index": k, "start_frac": [float(x) for x in s[k].frac_coords],
+            "framework": "occupied", "site_index": k, "start_frac": [float(x) for x in s[k].frac_coords],
             "multiplicity": len(g), "equivalent_sites": [int(i) for i in g],
         }))
     return out

@@ -87,8 +87,10 @@ def _disorder(structure: Structure, ion: str) -> tuple[list[int], list[int]]:
 
 
 def _ordering_mode(framework: str) -> str:
-    """The ordering's mode of a scan framework: ``'empty'``, else ``'occupied'`` (``'vacancy'`` is its old name)."""
-    return "empty" if framework == "empty" else "occupied"
+    """The ordering's mode of a scan framework: ``'empty'`` or ``'occupied'`` (``'vacancy'`` is its old name)."""
+    from ..settings import framework_name
+
+    return framework_name(framework)
 
 
 def _ion_count(structure: Structure, ion: str) -> float:

@@ -244,12 +244,33 @@ def _analyse(out: dict, spec: dict, grids: ScanResult) -> None:
         row.update(_transport(result))
         rows.append(row)
         curves.append(_fv_curve(result))
-    out["descriptors"] = combine(rows)
+    out["descriptors"] = _labelled(combine(rows), str(spec["settings"].get("framework", "empty")))
     out["configurations"] = rows if len(rows) > 1 else []
     out["fv_curve"] = mean_curve(curves)
     out["formula"] = _formula(grids, spec["path"])
     order = (grids[0].metadata or {}).get("order")
     out["ordering"] = _ordering_summary(order) if order else None
+
+
+#: Descriptors also stored under a name that says which framework they come from (``mpe_empty``, ``xi_occupied``...).
+_FRAMEWORK_LABELLED = ("mpe", "e2d", "e3d", "fvc", "fvd", "xi", "xi_cell")
+
+
+def _labelled(row: dict, framework: str) -> dict:
+    """``row`` plus ``framework`` and each descriptor under ``<name>_<framework>`` (``fv_<t>`` -> ``fv_<framework>_<t>``).
+
+    The empty framework's thresholds and free volumes are migration barriers;
+    the occupied framework's FV(0.9 eV), MPE and Xi are the method's ranking
+    descriptors: the labelled names keep the two apart in one table.
+    """
+    out = dict(row)
+    out["framework"] = framework
+    for k, v in row.items():
+        if k in _FRAMEWORK_LABELLED:
+            out[f"{k}_{framework}"] = v
+        elif k.startswith("fv_") and k[3:4].isdigit():
+            out[f"fv_{framework}_{k[3:]}"] = v
+    return out
 
 
 def _ordering_summary(order: dict) -> dict:

@@ -24,9 +24,9 @@ logger = logging.getLogger(__name__)
 
 #: Scan settings of each group (``framework`` of 'ordered' and 'framework' follows ``Options.framework``).
 GROUP_SETTINGS = {
-    "ordered": dict(framework="vacancy", order=False),
+    "ordered": dict(framework="occupied", order=False),
     "ion": dict(framework="empty", order=False),        # only the mobile ions are disordered: remove them all
-    "framework": dict(framework="vacancy", order=True),  # ordered approximant (ionnet.scan order=True)
+    "framework": dict(framework="occupied", order=True),  # ordered approximant (ionnet.scan order=True)
     "majority": dict(framework="empty", order=False),   # majority_approximant, mobile ions removed
 }
 GROUP_NAMES = {"ordered": "ordered CIF", "ion": "disordered on Li sites only",
