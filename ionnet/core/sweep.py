@@ -21,11 +21,16 @@ One pass gives, exactly:
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 
 from .periodic import add_winding, uf_find
 
 __all__ = ["stencil", "sweep"]
+
+PREFETCH = 16  # nodes ahead whose union-find rows are prefetched
 
 
 def stencil(connectivity: int) -> np.ndarray:
@@ -42,6 +47,27 @@ def stencil(connectivity: int) -> np.ndarray:
     if connectivity == 26:
         return d
     raise ValueError(f"`connectivity` must be 6, 18 or 26 (got {connectivity!r})")
+
+
+@intrinsic
+def _prefetch_row(typingctx, arr, idx):
+    """Hint the CPU to load row ``idx`` of a C-contiguous array (``llvm.prefetch``; no effect on results)."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        i = context.cast(builder, args[1], signature.args[1], types.intp)
+        zero = ir.Constant(ir.IntType(64), 0)
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [i] + [zero] * (aryty.ndim - 1), wraparound=False)
+        i8p = ir.IntType(8).as_pointer()
+        i32 = ir.IntType(32)
+        fnty = ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32])
+        fn = cgutils.get_or_insert_function(builder.module, fnty, "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])  # read, high locality, data
+        return context.get_dummy_value()
+
+    return sig, codegen
 
 
 @njit(cache=True)
@@ -72,17 +98,22 @@ def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted):
     # one 16-byte row per node, so that a union-find step touches one cache line:
     #   child: (parent, image offset a, b, c relative to the parent)
     #   root:  (itself, size, holds a source node (0/1), rank of its winding basis)
+    # A node not active yet is a root of size 0, so the row read by the union-find
+    # also answers "is it active" (no separate array, one cache line less per neighbour).
     po = np.zeros((ntot, 4), dtype=np.int32)
     for i in range(ntot):
         po[i, 0] = i
-        po[i, 1] = 1
     size = po[:, 1]
     src = po[:, 2]
     rank = po[:, 3]
-    nxt = np.arange(ntot).astype(np.int32)  # circular member lists
-    active = np.zeros(ntot, dtype=np.bool_)
+    # per node, one 8-byte row: (next member of its component's circular list,
+    # processing step at which it joined a source's component, -1: not yet), so
+    # painting the level map touches one cache line per node
+    nl = np.empty((ntot, 2), dtype=np.int32)
+    for i in range(ntot):
+        nl[i, 0] = i
+        nl[i, 1] = -1
     basis = np.zeros((ntot, 3, 3), dtype=np.int32)
-    level = np.full(ntot, np.inf)
 
     thr_src = np.full(3, np.inf)
     thr_any = np.full(3, np.inf)
@@ -92,16 +123,26 @@ def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted):
     src_rank = 0
 
     for t in range(n_active):
+        # the processing order is known: start loading the rows of the node PREFETCH
+        # steps ahead, whose position in the grid is unrelated to this one's
+        if t + PREFETCH < n_active:
+            pf = order[t + PREFETCH]
+            pi = pf // (nb * nc)
+            pj = (pf // nc) % nb
+            pk = pf % nc
+            pw = (((pi >> 2) * nbb + (pj >> 2)) * ncb + (pk >> 2)) * 64 + (((pi & 3) << 4) | ((pj & 3) << 2) | (pk & 3))
+            _prefetch_row(po, pw)
+            _prefetch_row(nl, pw)
         vf = order[t]
         ev = e_sorted[t]
         vi = vf // (nb * nc)
         vj = (vf // nc) % nb
         vk = vf % nc
         v = (((vi >> 2) * nbb + (vj >> 2)) * ncb + (vk >> 2)) * 64 + (((vi & 3) << 4) | ((vj & 3) << 2) | (vk & 3))
-        active[v] = True
+        size[v] = 1
         if src_sorted[t]:
             src[v] = 1
-            level[v] = ev
+            nl[v, 1] = t
         # v is a fresh singleton: its root and its image relative to it are tracked
         # through the unions below instead of being looked up again for each neighbour
         rv = v
@@ -143,8 +184,8 @@ def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted):
                     uk -= nc
                     s2 = 1
             u = (((ui >> 2) * nbb + (uj >> 2)) * ncb + (uk >> 2)) * 64 + (((ui & 3) << 4) | ((uj & 3) << 2) | (uk & 3))
-            if not active[u]:
-                continue
+            if po[u, 0] == u and po[u, 1] == 0:
+                continue  # not active yet
             # v sits in cell cv relative to its root rv; its neighbour u is then in cell cv + s
             ru, cu0, cu1, cu2 = uf_find(u, po)
             w0 = cv0 + s0 - cu0
@@ -177,8 +218,8 @@ def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted):
                     other = big if src_small else small
                     x = other
                     while True:
-                        level[x] = ev
-                        x = nxt[x]
+                        nl[x, 1] = t
+                        x = nl[x, 0]
                         if x == other:
                             break
                 po[small, 0] = big  # small's size/src/rank fields become its offset
@@ -186,9 +227,9 @@ def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted):
                 po[small, 2] = o1
                 po[small, 3] = o2
                 size[big] += size_small
-                tmp = nxt[big]
-                nxt[big] = nxt[small]
-                nxt[small] = tmp
+                tmp = nl[big, 0]
+                nl[big, 0] = nl[small, 0]
+                nl[small, 0] = tmp
                 if src_small:
                     src[big] = 1
                 for q in range(rank_small):
@@ -207,9 +248,8 @@ def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted):
     for i in range(na):
         for j in range(nb):
             for k in range(nc):
-                out[(i * nb + j) * nc + k] = level[
-                    (((i >> 2) * nbb + (j >> 2)) * ncb + (k >> 2)) * 64 + (((i & 3) << 4) | ((j & 3) << 2) | (k & 3))
-                ]
+                ts = nl[(((i >> 2) * nbb + (j >> 2)) * ncb + (k >> 2)) * 64 + (((i & 3) << 4) | ((j & 3) << 2) | (k & 3)), 1]
+                out[(i * nb + j) * nc + k] = e_sorted[ts] if ts >= 0 else np.inf
     return out, thr_src, dir_src, thr_any, dir_any
 
 
