@@ -73,6 +73,15 @@ def report(rows: list[dict], n_total: int | None = None) -> str:
     for g in ("ordered", "ion", "framework"):
         rg = [r for r in rows if r["group"] == g]
         lines.append(f"  {g}: {sum(bool(r.get('scan_ok')) for r in rg)} / {len(rg)} scored")
+    try:
+        from ionnet.validation.activation import ea_metrics, join_activation, load_laskowski_ea
+
+        meas = join_activation("/work/shared/data/obelix/obelix.csv", load_laskowski_ea("/work/shared/data/laskowski2023"))
+        m = ea_metrics({r["id"]: r["mpe_ev"] for r in ok}, meas)
+        lines.append(f"BVSE MPE vs measured Ea (Laskowski 2023, {len(meas)} joined): n = {m['n']}, "
+                     f"Spearman {m['spearman']:.2f}, MAE {m['mae_ev']:.2f} eV")
+    except Exception as e:  # noqa: BLE001 - the data may be absent
+        lines.append(f"Ea comparison skipped: {e}")
     lines.append("unscored:")
     lines += [f"  {r['id']} ({r['group']}): {r.get('reason', '?')}" for r in rows if not r.get("scan_ok")]
     return "\n".join(lines)
