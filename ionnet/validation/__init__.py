@@ -26,7 +26,7 @@ from .datasets import (
     parse_conductivity,
     plan_obelix,
 )
-from .metrics import DESCRIPTORS, bootstrap_ci, descriptor_metrics, roc_auc, roc_curve, spearman, top_fraction
+from .metrics import DESCRIPTORS, bootstrap_ci, control_metrics, descriptor_metrics, roc_auc, roc_curve, spearman, top_fraction
 from .runs import Options, Run, join, populations, screen_groups, select
 
 __all__ = [
@@ -64,6 +64,7 @@ def _metrics(pops: list[tuple[str, str, list[dict]]], opts: Options, out: str) -
         metrics[tag] = {"model": model, "n": len(recs), "n_superionic": int(sum(r["superionic"] for r in recs)),
                         "descriptors": {name: descriptor_metrics(recs, name, higher, seed=opts.seed, n_boot=opts.n_boot)
                                         for name, higher in DESCRIPTORS.items()}}
+        metrics[tag]["descriptors"].update(control_metrics(recs, seed=opts.seed, n_boot=opts.n_boot))
         if recs and "@" not in tag:
             files += report.plots(out, tag, recs)
     return metrics, files

@@ -199,3 +199,28 @@ def descriptor_metrics(records: list[dict], name: str, higher_better: bool, *, s
     out["spearman_ci"] = bootstrap_ci(spearman, x, y, n_boot=n_boot, seed=seed)
     out["auc_ci"] = bootstrap_ci(roc_auc, score, lab, n_boot=n_boot, seed=seed)
     return out
+
+
+#: Control rows: indicators of how a structure was scored, ranked as if they were descriptors
+#: (1 ranks above 0).  A descriptor that does no better than these learns the disorder class,
+#: not the transport.
+CONTROLS = {"control: is an approximant": lambda r: float(r["group"] in ("framework", "majority")),
+            "control: is disordered": lambda r: float(r["group"] != "ordered")}
+
+
+def control_metrics(records: list[dict], *, seed: int, n_boot: int) -> dict:
+    """:func:`descriptor_metrics` of each :data:`CONTROLS` indicator over the same records.
+
+    Examples
+    --------
+    >>> recs = [{"group": g, "log10_sigma": s, "superionic": s >= -4}
+    ...         for g, s in [("ordered", -8), ("ordered", -7), ("framework", -3), ("ion", -2)]]
+    >>> m = control_metrics(recs, seed=0, n_boot=10)
+    >>> m["control: is disordered"]["auc"], m["control: is an approximant"]["auc"]
+    (1.0, 0.75)
+    """
+    out = {}
+    for name, f in CONTROLS.items():
+        recs = [dict(r, row={"descriptors": {name: f(r)}}) for r in records]
+        out[name] = descriptor_metrics(recs, name, True, seed=seed, n_boot=n_boot)
+    return out

@@ -36,8 +36,8 @@ GROUP_NAMES = {"ordered": "ordered CIF", "ion": "disordered on Li sites only",
 
 def framework_for(model: str, framework: str) -> str:
     """The framework mode of the ordered groups: ``'auto'`` is ``'empty'`` for BVSE, ``'vacancy'`` otherwise."""
-    if framework not in ("auto", "vacancy", "empty"):
-        raise DataError(f"`framework` must be 'auto', 'vacancy' or 'empty' (got {framework!r})")
+    if framework not in ("auto", "occupied", "vacancy", "empty"):  # 'vacancy' is the old name of 'occupied'
+        raise DataError(f"`framework` must be 'auto', 'occupied' or 'empty' (got {framework!r})")
     if framework != "auto":
         return framework
     return "empty" if os.path.basename(str(model).rstrip("/")).lower().startswith("bvse") else "vacancy"
@@ -274,7 +274,8 @@ def populations(table: dict[str, list[dict]], opts: Options, subset_ids: list[st
     out = []
     for model in opts.models:
         out.append((model, model, ok[model]))
-        out.append((f"{model}@ordered", model, [r for r in ok[model] if r["group"] == "ordered"]))
+        for g in ("ordered", "ion", "framework"):  # per disorder group (bootstrap intervals as everywhere)
+            out.append((f"{model}@{g}", model, [r for r in ok[model] if r["group"] == g]))
         if opts.disordered in ("majority", "order+majority"):
             out.append((f"{model}@no-majority", model, [r for r in ok[model] if r["group"] != "majority"]))
     if opts.subset and opts.subset_models:
