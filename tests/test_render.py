@@ -645,7 +645,7 @@ def grid_file(result, tmp_path_factory):
 
 @pytest.mark.slow
 def test_cli_render_png_and_components(pv, grid_file, tmp_path):
-    out = cli("render", str(grid_file), "--threshold", "0.15", "0.45", "--supercell", "1", "2", "1",
+    out = cli("render", str(grid_file), "--threshold", "0.15,0.45", "--supercell", "1", "2", "1",
               "--size", "320", "240", "-o", str(tmp_path / "r.png"))
     assert out.returncode == 0, out.stderr
     assert_not_blank(image(tmp_path / "r.png"))
@@ -653,6 +653,42 @@ def test_cli_render_png_and_components(pv, grid_file, tmp_path):
               "-o", str(tmp_path / "c.png"))
     assert out.returncode == 0, out.stderr
     assert_not_blank(image(tmp_path / "c.png"))
+
+
+def render_args(*argv):
+    import argparse
+
+    from ionnet.commands import render as render_cmd
+
+    parser = argparse.ArgumentParser()
+    render_cmd.register(parser.add_subparsers())
+    return render_cmd, parser.parse_args(["render", "g.npz", "-o", "r.png", *argv])
+
+
+@pytest.mark.parametrize("argv, repeat, thresholds", [
+    (["--repeat", "2,2,1", "--threshold", "0.15,0.45"], (2, 2, 1), [0.15, 0.45]),  # docs/cli.md: lists are comma-separated
+    (["--repeat", "2", "2", "1", "--threshold", "0.15", "0.45"], (2, 2, 1), [0.15, 0.45]),  # the older form
+    (["--repeat", "2,2", "1", "--threshold", "0.15,0.3", "0.45"], (2, 2, 1), [0.15, 0.3, 0.45]),
+    (["--repeat", "3"], (3, 3, 3), None),
+    ([], (2, 2, 2), None),
+])
+def test_cli_render_lists_are_comma_separated(argv, repeat, thresholds):
+    cmd, args = render_args(*argv)
+    assert cmd._repeat(args, (2, 2, 2)) == repeat
+    assert cmd._flat(args.threshold) == thresholds
+
+
+def test_cli_render_list_errors(capsys):
+    from ionnet.errors import RenderError
+
+    cmd, args = render_args("--repeat", "1,2")
+    with pytest.raises(RenderError, match="one number or three"):
+        cmd._repeat(args, (2, 2, 2))
+    for bad in (["--repeat", "1,x"], ["--threshold", "0.1,nan"]):
+        with pytest.raises(SystemExit) as e:
+            render_args(*bad)
+        assert e.value.code == 2
+    assert "comma-separated" in capsys.readouterr().err
 
 
 @pytest.mark.slow

@@ -23,6 +23,7 @@ from ionnet.core.transport import corrector_diffusion, exact_diffusion, kmc_diff
 from ionnet.diffusion import KB_EV, TransportResult, site_percolation, transport
 from ionnet.errors import ExportError, TransportError
 from ionnet.io import example_grid
+from ionnet.settings import DEFAULT_CONNECTIVITY
 
 NU = 1e13
 E_CHARGE = 1.602176634e-19
@@ -318,8 +319,18 @@ def test_grid_rates_are_classical_tst_on_a_separable_cosine(T):
     v = math.sqrt(KB_EV * T * E_CHARGE / (2 * math.pi * 6.94 * 1.66053906660e-27)) * 1e10
     expect = [v * a * math.exp(-2 * b * A) / i0e(b * A) * 1e-16 for A in amps]  # i0e(x) = e^{-x} I0(x)
     np.testing.assert_allclose(np.diag(r.D[0]), expect, rtol=1e-3)
-    h = transport(cosine_grid(amps, a=a), [T])  # harmonic: barrier 2A, one site per cell
-    np.testing.assert_allclose(np.diag(h.D[0]), [rate(2 * A, T) * a * a * 1e-16 for A in amps], rtol=1e-12)
+    # harmonic: barrier 2A, one site per cell, hops through the six faces only (connectivity 6);
+    # 26-connected grids add diagonal hops over the cell's edges and corners, which only add to D
+    face = [rate(2 * A, T) * a * a * 1e-16 for A in amps]
+    h = transport(cosine_grid(amps, a=a), [T], connectivity=6)
+    np.testing.assert_allclose(np.diag(h.D[0]), face, rtol=1e-12)
+    h26 = transport(cosine_grid(amps, a=a), [T])
+    assert h26.analysis.connectivity == DEFAULT_CONNECTIVITY
+    s = h26.sites
+    for axis, A in enumerate(amps):
+        unit = np.all(s.images == np.eye(3, dtype=int)[axis], axis=1)
+        assert s.saddle_energies[unit] - s.energies[0] == pytest.approx([2 * A], abs=1e-12)
+    assert np.all(np.diag(h26.D[0]) >= np.array(face) * (1 - 1e-12))
 
 
 def test_grid_rates_need_the_grid_and_the_mass():
@@ -375,11 +386,18 @@ def test_lifepo4_diffuses_along_b(lfp_T, lfp):
 
 def test_low_temperature_ea_tends_to_the_percolation_threshold(lfp):
     # As T -> 0 the slope of ln D is the site graph's 1D threshold (minimax saddle) minus the
-    # lowest site.  At finite T nearly degenerate saddles and sites lower it; on this grid they
-    # differ by less than δ, the smallest energy change over one grid step at the bottleneck
-    # saddle node (the grid's energy resolution there).
+    # lowest site, approached to within δ/10 at 10-20 K (δ: the smallest energy change over one
+    # grid step at the bottleneck saddle node, the grid's energy resolution there).  At finite T
+    # nearly degenerate levels lower it (Boltzmann-weighted mean site energy above the lowest,
+    # mean bottleneck saddle below the highest): by less than the spread of the sites within
+    # 0.02 eV of the lowest plus that of the saddles within 0.02 eV below the threshold
+    # (symmetry-equivalent Li sites and hops that the grid separates by a few meV).
     s = lfp.sites()
     ec = site_percolation(s)["energy"][1]
+    e0 = s.energies.min()
+    near_sites = s.energies[s.energies < e0 + 0.02]
+    near_saddles = s.saddle_energies[np.abs(s.saddle_energies - (e0 + ec - 0.01)) <= 0.01 + 1e-9]
+    spread = (near_sites.max() - e0) + (e0 + ec - near_saddles.min())
     e = lfp.grid.energies - lfp.e_min
     shape = np.array(e.shape)
     node = np.round(s.saddle_frac[np.argmin(np.abs(s.saddle_energies - ec))] * shape).astype(int) % shape
@@ -389,7 +407,7 @@ def test_low_temperature_ea_tends_to_the_percolation_threshold(lfp):
     assert 0 < delta < 0.05
     warm = transport(lfp, np.linspace(100, 200, 6))
     cold = transport(lfp, np.linspace(10, 20, 6))
-    assert abs(warm.ea - ec) < delta
+    assert 0 < ec - warm.ea < spread < 0.05
     assert abs(cold.ea - ec) < delta / 10
     assert abs(cold.ea - ec) < abs(warm.ea - ec)
 
@@ -413,9 +431,13 @@ def test_exact_equals_kmc_on_lifepo4_precise(lfp, T):
 
 
 def test_grid_and_harmonic_rates_agree_on_lifepo4(lfp):
+    # both tend to the percolation threshold; the grid rates' prefactor varies with T through
+    # anharmonic basins (the interstitial basin on the b path is ~0.05 eV deep), which moves the
+    # Arrhenius slope by about k_B T: within k_B T at the lowest fitted temperature
     h = transport(lfp, [300, 600, 1000])
     g = transport(lfp, [300, 600, 1000], rates="grid")
-    assert abs(g.ea - h.ea) < 0.02
+    assert abs(h.ea - lfp.mpe) < 0.05 and abs(g.ea - lfp.mpe) < 0.05
+    assert abs(g.ea - h.ea) < KB_EV * 300
     assert np.all(np.abs(np.log10(g.D_mean / h.D_mean)) < 1.0)  # same order: an effective ν of ~5e12 Hz
     assert g.attempt_frequency is None and g.dimensionality(300) == 1
 
@@ -575,20 +597,23 @@ def test_cli_transport_json(lfp_file, capsys):
     assert d["temperatures_K"] == [300.0 + 100 * k for k in range(8)]
     assert set(d) >= {"temperatures_K", "D_cm2_s", "D_mean_cm2_s", "ea_eV", "sigma_S_cm", "carrier_density_cm3",
                       "dimensionality"}
-    assert d["dimensionality"][0] == 1 and abs(d["ea_eV"] - 0.5009) < 0.1
+    assert d["dimensionality"][0] == 1 and abs(d["ea_eV"] - ionnet.analyze(example_grid("LiFePO4_bvse")).mpe) < 0.1
+    D = np.array(d["D_cm2_s"][0])
+    assert np.argmax(np.diag(D)) == 1  # along b
     rc, out, _ = cli(capsys, "transport", lfp_file, "--temperatures", "300,600", "--rates", "grid")
     assert rc == 0 and "Ea =" in out and "grid rates" in out
     rc, _, err = cli(capsys, "transport", lfp_file, "--temperatures", "hot")
     assert rc == 2 and "temperatures" in err
 
 
-def test_cli_transport_scans_a_cif():
-    # as a user runs it (a real process), scanning the bundled CIF with BVSE
+def test_cli_transport_scans_a_cif(lfp):
+    # as a user runs it (a real process), scanning the bundled CIF with BVSE; the bundled grid is
+    # that scan with the default settings, so Ea lies near its MPE
     r = cli_subprocess("transport", ionnet.io.example_path("LiFePO4"), "--model", "bvse", "--framework", "empty",
                        "--temperatures", "300,600,1000", "--json", "--no-progress")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["dimensionality"][0] == 1 and abs(d["ea_eV"] - 0.50) < 0.1
+    assert d["dimensionality"][0] == 1 and abs(d["ea_eV"] - lfp.mpe) < 0.1
     D = np.array(d["D_cm2_s"][0])
     assert np.argmax(np.diag(D)) == 1  # along b
     assert d["carrier_density_cm3"] == pytest.approx(4 / (ionnet.io.example_structure("LiFePO4").volume * 1e-24))

@@ -5,13 +5,13 @@ import argparse
 import os
 
 from ..settings import DEFAULT_CONNECTIVITY
-from ._common import load_grids
+from ._common import float_list, load_grids
 from .export import pick_map
 
 EPILOG = """examples:
   ionnet render lifepo4.npz -o pathways.png                 # the channel just above the MPE, 2x2x2 cells
-  ionnet render lifepo4.npz --view iso --repeat 1 2 1 -o pathways.png
-  ionnet render lifepo4.npz --threshold 3.8 -o pathways.png  # plus a translucent surface at 3.8 eV
+  ionnet render lifepo4.npz --view iso --repeat 1,2,1 -o pathways.png
+  ionnet render lifepo4.npz --threshold 3.4,3.8 -o pathways.png  # plus translucent surfaces at 3.4 and 3.8 eV
   ionnet render lifepo4.npz --components 0.8 -o components.png   # every region below 0.8 eV
   ionnet render lifepo4.npz --html pathways.html            # interactive page, works offline
 
@@ -38,10 +38,11 @@ def register(sub) -> None:
     p.add_argument("--html", metavar="FILE", help="also (or only) write an interactive HTML page")
     p.add_argument("--margin", type=float, default=0.05, metavar="EV",
                    help="the channel surface encloses E - E_min <= MPE + EV (default: 0.05)")
-    p.add_argument("--threshold", type=float, nargs="+", default=None, metavar="T",
-                   help="also draw the region reachable below T eV (translucent), e.g. the 2D/3D thresholds")
-    p.add_argument("--repeat", type=int, nargs="+", default=None, metavar="N",
-                   help="cells shown along a, b, c: one number or three (default: 2 2 2)")
+    p.add_argument("--threshold", type=float_list, nargs="+", default=None, metavar="T",
+                   help="also draw the region reachable below T eV (translucent), e.g. the 2D/3D thresholds; "
+                        "several comma-separated (3.4,3.8)")
+    p.add_argument("--repeat", type=int_list, nargs="+", default=None, metavar="N",
+                   help="cells shown along a, b, c: one number or three, comma-separated (default: 2,2,2)")
     p.add_argument("--supercell", type=int, nargs=3, default=None, metavar=("NA", "NB", "NC"),
                    help=argparse.SUPPRESS)  # old name of --repeat
     p.add_argument("--view", choices=["a", "b", "c", "iso"], default=None,
@@ -58,16 +59,33 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
+def int_list(text: str) -> list[int]:
+    """Parse ``2,2,1`` (or one number) into integers (argparse type)."""
+    try:
+        values = [int(x) for x in text.replace(" ", ",").split(",") if x]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"expected comma-separated whole numbers, got {text!r}")
+    return values
+
+
+def _flat(groups):
+    """One list from ``nargs='+'`` of comma lists: ``2,2,1`` and the older ``2 2 1`` give the same."""
+    return None if groups is None else [v for group in groups for v in group]
+
+
 def _repeat(args, default):
     from ..errors import RenderError
 
-    if args.repeat is None:
+    repeat = _flat(args.repeat)
+    if repeat is None:
         return tuple(args.supercell) if args.supercell else default
-    if len(args.repeat) == 1:
-        return (args.repeat[0],) * 3
-    if len(args.repeat) == 3:
-        return tuple(args.repeat)
-    raise RenderError(f"--repeat takes one number or three (got {' '.join(map(str, args.repeat))})")
+    if len(repeat) == 1:
+        return (repeat[0],) * 3
+    if len(repeat) == 3:
+        return tuple(repeat)
+    raise RenderError(f"--repeat takes one number or three, e.g. 2,2,1 (got {','.join(map(str, repeat))})")
 
 
 def _size(path: str) -> str:
@@ -103,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
                                  show_atoms=not args.no_atoms, resolution=10 if light else 20, **common)
         else:
             plotter = pathways(
-                result, args.threshold, supercell=_repeat(args, (2, 2, 2)), show_atoms=not args.no_atoms,
+                result, _flat(args.threshold), supercell=_repeat(args, (2, 2, 2)), show_atoms=not args.no_atoms,
                 show_sites=not args.no_sites, margin=args.margin, resolution=10 if light else 20, **common,
             )
         try:

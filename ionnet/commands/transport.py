@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from ._common import add_scan_arguments, check_output, is_grid_file, load_grids, save_scan, scan_from_args
+from ._common import add_connectivity_argument, add_scan_arguments, check_output, is_grid_file, load_grids, save_scan, scan_from_args
 
 EPILOG = """examples:
   ionnet transport lifepo4.npz --temperatures 300,400,...,1000
@@ -42,7 +42,7 @@ def temperature_list(text: str) -> list[float]:
 
 def add_network_arguments(p: argparse.ArgumentParser) -> None:
     """Options shared by ``transport`` and ``path``: which map, which site graph."""
-    p.add_argument("--connectivity", type=int, choices=[6, 18, 26], default=6)
+    add_connectivity_argument(p)
     p.add_argument("--min-depth", type=float, default=0.02,
                    help="merge minima shallower than this (eV) into their neighbour basin (default: 0.02)")
     p.add_argument("--map", type=int, default=None, metavar="N",

@@ -10,6 +10,7 @@ from numpy.typing import ArrayLike
 
 from ..analysis import PercolationResult, PercolationSet, SiteGraph
 from ..errors import TransportError
+from ..settings import DEFAULT_CONNECTIVITY
 from .basins import _Basins
 from .constants import E_CHARGE, ION_CHARGE, ION_MASS_AMU, KB_EV, KB_J
 from .percolation import site_percolation
@@ -170,7 +171,7 @@ def transport(
     result_or_grid: Any, temperatures: ArrayLike = (300, 400, 500, 600, 700, 800, 900, 1000), *,
     attempt_frequency: float = 1e13, rates: str = "harmonic", method: str = "exact", haven_ratio: float = 1.0,
     carrier_density: float | None = None, structure: Any = None, ion: str | None = None, charge: int | None = None,
-    mass_amu: float | None = None, ea_range: Sequence[float] | None = None, connectivity: int = 6,
+    mass_amu: float | None = None, ea_range: Sequence[float] | None = None, connectivity: int | None = None,
     min_depth: float = 0.02, n_walkers: int = 1000, kmc_hops: int = 20000,
     seed: int | np.random.Generator | None = None, progress: bool = False,
 ) -> TransportResult:
@@ -203,8 +204,11 @@ def transport(
         mass (``rates='grid'``; default from ``ion``).
     ea_range : (T_low, T_high), K, optional
         Temperatures used in the Arrhenius fit (default: all).
-    connectivity, min_depth : {6, 18, 26}, float in eV
-        Used when a grid is analysed here; the site-graph persistence filter (``PercolationResult.sites``).
+    connectivity : {6, 18, 26}, optional
+        Used when a grid is analysed here (default :data:`ionnet.settings.DEFAULT_CONNECTIVITY`);
+        an analysis result passed in keeps its own connectivity.
+    min_depth : float, eV
+        The site-graph persistence filter (``PercolationResult.sites``).
     progress : bool
         Progress bar over temperatures (KMC).
 
@@ -223,8 +227,10 @@ def transport(
     >>> from ionnet.io import example_grid
     >>> r = ionnet.transport(example_grid("LiFePO4_bvse"), [300, 600, 1000])
     >>> r.dimensionality(300), round(r.ea, 2)
-    (1, 0.42)
+    (1, 0.38)
     """
+    if connectivity is None:
+        connectivity = DEFAULT_CONNECTIVITY
     T = _check_options(temperatures, rates, method, attempt_frequency, haven_ratio, connectivity, n_walkers, kmc_hops)
     sites, analysis, grid = _as_sites(result_or_grid, connectivity=connectivity, min_depth=min_depth)
     if sites.n_sites == 0:
