@@ -44,7 +44,7 @@ def _carrier_density(grid, volume_ang3: float, ion: str | None, structure: Any, 
         if "n_mobile" in md:
             c = float(md["n_mobile"])
             return c / vol_cm3, f"{c:g} {ion or 'mobile ions'} per cell (metadata n_mobile)"
-        if md.get("framework") == "empty" and "n_removed" in md:
+        if md.get("framework") == "empty" and md.get("n_removed", 0) > 0:
             c = float(md["n_removed"])
             return c / vol_cm3, f"{c:g} {ion or 'mobile-ion'} sites removed from the empty framework (full occupancy)"
         if md.get("framework") in ("occupied", "vacancy") and grid.structure is not None and ion is not None:
