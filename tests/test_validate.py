@@ -311,8 +311,9 @@ def test_majority_approximant_drops_split_sites(tmp_path):
     assert np.allclose(o.frac_coords, [0.25, 0.25, 0.25])  # the 0.6 site wins, its 0.3 Å neighbour goes
 
 
-@pytest.mark.parametrize("model, choice, expected", [("bvse", "auto", "empty"), ("m3gnet", "auto", "vacancy"),
-                                                     ("chgnet", "auto", "vacancy"), ("bvse", "vacancy", "vacancy")])
+@pytest.mark.parametrize("model, choice, expected", [("bvse", "auto", "empty"), ("m3gnet", "auto", "occupied"),
+                                                     ("chgnet", "auto", "occupied"), ("bvse", "occupied", "occupied"),
+                                                     ("bvse", "vacancy", "vacancy")])
 def test_framework_choice(model, choice, expected):
     from ionnet.validation.runs import framework_for
 

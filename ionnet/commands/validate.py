@@ -14,7 +14,7 @@ def register(sub) -> None:
         "validate",
         help="screen the OBELiX CIFs and score descriptors against measured conductivity",
         description=(
-            "Screen every scorable OBELiX CIF (ordered: vacancy mode; disordered on Li sites only: "
+            "Screen every scorable OBELiX CIF (ordered: occupied framework for ML models, empty for BVSE; disordered on Li sites only: "
             "framework='empty'; disordered framework: order=True or skipped), join with the measured "
             "room-temperature conductivity and report, per model and descriptor, Spearman rho with "
             "log10 sigma, ROC AUC for sigma >= 1e-4 S/cm and the superionic fraction in the top 10%%. "
@@ -38,8 +38,8 @@ def register(sub) -> None:
     p.add_argument("--disordered", choices=["order", "skip", "majority", "order+majority"], default="order",
                    help="framework-disordered CIFs: order=True (default), skip, a majority-element approximant "
                         "with framework='empty', or order=True with the approximant as fallback")
-    p.add_argument("--framework", choices=["auto", "vacancy", "empty"], default="auto",
-                   help="framework mode of ordered CIFs: auto = empty for bvse, vacancy for ML models")
+    p.add_argument("--framework", choices=["auto", "occupied", "empty", "vacancy"], default="auto",
+                   help="framework mode of ordered CIFs: auto = empty for bvse, occupied (old name: vacancy) for ML models")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="give up on a structure after this long (stored as failed)")
     p.add_argument("--limit", type=int, default=None, help="only the first N scorable ids (quick trial)")

@@ -124,7 +124,7 @@ def validate(
         ``subset_spacing``, drawn with ``default_rng(seed)`` from the scorable or the ordered CIFs.
     disordered : {'order', 'skip', 'majority', 'order+majority'}
         What to do with framework-disordered CIFs.
-    framework : {'auto', 'vacancy', 'empty'}
+    framework : {'auto', 'occupied', 'empty'}
         Framework mode of the ordered and ``order=True`` groups (``'auto'``: empty for BVSE).
     limit : int, optional
         Only the first ``limit`` scorable ids (sorted) - for quick trials.

@@ -157,7 +157,7 @@ def _coverage(res: dict, opts: Options) -> list[str]:
         f"disordered on Li sites only: "
         f"{cov['groups'].get('ion', 0)} (framework='empty': all Li removed, one map); disordered framework: "
         f"{cov['groups'].get('framework', 0)} ("
-        + {"order": "order=True: ionnet.scan's Ewald-ranked ordering in a supercell of <= 200 sites, vacancy mode",
+        + {"order": "order=True: ionnet.scan's Ewald-ranked ordering in a supercell of <= 200 sites (framework per model, see Runs)",
            "skip": "skipped",
            "majority": "majority approximant (each site its majority element, split sites dropped), "
                        "framework='empty'",

@@ -35,12 +35,12 @@ GROUP_NAMES = {"ordered": "ordered CIF", "ion": "disordered on Li sites only",
 
 
 def framework_for(model: str, framework: str) -> str:
-    """The framework mode of the ordered groups: ``'auto'`` is ``'empty'`` for BVSE, ``'vacancy'`` otherwise."""
+    """The framework mode of the ordered groups: ``'auto'`` is ``'empty'`` for BVSE, ``'occupied'`` otherwise."""
     if framework not in ("auto", "occupied", "vacancy", "empty"):  # 'vacancy' is the old name of 'occupied'
         raise DataError(f"`framework` must be 'auto', 'occupied' or 'empty' (got {framework!r})")
     if framework != "auto":
         return framework
-    return "empty" if os.path.basename(str(model).rstrip("/")).lower().startswith("bvse") else "vacancy"
+    return "empty" if os.path.basename(str(model).rstrip("/")).lower().startswith("bvse") else "occupied"
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,11 @@ class Options:
         :func:`~ionnet.validation.majority_approximant` with ``framework='empty'``;
         or ``order=True`` with the approximant as fallback for those it cannot
         order.  CIFs disordered on mobile-ion sites only always use ``framework='empty'``.
-    framework : {'auto', 'vacancy', 'empty'}
+    framework : {'auto', 'occupied', 'empty'}
         Framework mode of the ordered and ``order=True`` groups.  ``'auto'``:
         ``'empty'`` for ``bvse`` (bond-valence site energies are computed with
         the mobile sublattice removed, as in softBV/BVlain; with the other Li
-        frozen in place they block every channel) and ``'vacancy'`` for the
+        frozen in place they block every channel) and ``'occupied'`` for the
         machine-learned models (the authors' choice).  The groups disordered
         on Li sites and the majority approximants always use ``'empty'``.
     limit : int or None
