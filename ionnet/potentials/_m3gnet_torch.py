@@ -133,7 +133,7 @@ def _bias(lin: nn.Linear):
 
 def _scatter_rows(out, rows, index, n: int) -> None:
     """``out[index[e]] += rows[e]`` for the first ``n`` rows, in order (numba)."""
-    from ._m3gnet_graph import scatter_add_rows
+    from ._m3gnet_kernels import scatter_add_rows
 
     scatter_add_rows(out, rows, index, n)
 
@@ -262,7 +262,7 @@ class LegacyM3GNet(nn.Module):
     def _first_layer(edge: Tensor, p_src: Tensor, p_dst: Tensor, p: dict, src: Tensor, dst: Tensor, inplace: bool) -> Tensor:
         """First-layer pre-activation of a gated MLP on ``[v_src, v_dst, e]``: (E, 2h)."""
         if inplace and edge.device.type == "cpu":
-            from ._m3gnet_graph import gather_add
+            from ._m3gnet_kernels import gather_add
 
             h0 = edge.new_empty((edge.shape[0], p_src.shape[1]))
             gather_add(h0.numpy(), (p_src + p["b0"]).numpy(), src.numpy(), p_dst.numpy(), dst.numpy())
@@ -358,7 +358,7 @@ class LegacyM3GNet(nn.Module):
     def _mlp_chunk(self, e: Tensor, p_src: np.ndarray, p_dst: np.ndarray, src: np.ndarray, dst: np.ndarray,
                    rbf: Tensor, p: dict) -> Tensor:
         """Gated MLP of one chunk of bonds times its radial weight: ``(layers(x) * gates(x)) * (rbf @ W)``, (C, h)."""
-        from ._m3gnet_graph import add_gathered
+        from ._m3gnet_kernels import add_gathered
 
         lp = _linear_pointwise()
         silu = torch.nn.functional.silu
@@ -386,7 +386,7 @@ class LegacyM3GNet(nn.Module):
         """
         from torch.profiler import record_function
 
-        from ._m3gnet_graph import scatter_gather_mul_add
+        from ._m3gnet_kernels import scatter_gather_mul_add
 
         lp = _linear_pointwise()
         pot = self.potential
@@ -463,7 +463,7 @@ class LegacyM3GNet(nn.Module):
         :func:`positions_and_shifts`); gradients flow through both.  ``triples``
         (``ka, kb, ia, ib, target`` long tensors, see :meth:`_triples`) may be
         given when they were enumerated elsewhere (the numba kernel of
-        :mod:`ionnet.potentials._m3gnet_graph`).
+        :mod:`ionnet.potentials._m3gnet_kernels`).
         """
         bond_vec, bond_dist = self.geometry(pos, shift, batch)
         if triples is None:
@@ -504,7 +504,7 @@ class LegacyM3GNet(nn.Module):
                 rest_t = torch.as_tensor(rest, device=ka.device)
                 vals = self.triple_basis(bond_vec, bond_dist, ka[rest_t], kb[rest_t])
                 if inplace and table.device.type == "cpu":
-                    from ._m3gnet_graph import assemble_basis_w
+                    from ._m3gnet_kernels import assemble_basis_w
 
                     basis_w = table.new_empty((ka.shape[0], table.shape[1]))
                     assemble_basis_w(basis_w.numpy(), table.numpy(), rows, vals.contiguous().numpy(), fcut.numpy(),
