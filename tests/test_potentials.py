@@ -379,7 +379,9 @@ def test_load_meter_threads_follow_other_processes(monkeypatch):
 
     clock = {"t": 0.0, "busy": 0.0, "own": 0.0}
     hz = 100.0
-    monkeypatch.setattr(m3, "_cpu_times", lambda: (clock["busy"] * hz + 1e6, 1e6))  # (total, idle) in ticks
+    from ionnet.potentials import _m3gnet_cpu
+
+    monkeypatch.setattr(_m3gnet_cpu, "_cpu_times", lambda: (clock["busy"] * hz + 1e6, 1e6))  # (total, idle) in ticks
     monkeypatch.setattr(m3.os, "times", lambda: type("T", (), {"user": clock["own"], "system": 0.0})())
     meter = m3._LoadMeter(2, window_s=2.0)
     meter.hz, meter.cores, meter.machine = hz, 2, 2

@@ -27,7 +27,6 @@ from __future__ import annotations
 import logging
 import os
 import socket
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,15 @@ from numpy.typing import NDArray
 
 from ..errors import BackendUnavailableError, ModelError
 from ._common import BasePotential, framework_elements, iter_batches
+from ._m3gnet_cpu import (  # noqa: F401  (re-exported: the thread and memory helpers live there)
+    _available_memory_bytes,
+    _cpu_times,
+    _idle_cores,
+    _LoadMeter,
+    _set_threads,
+    _torch_threads,
+)
+from ._m3gnet_inputs import _Framework, _framework_key, _graph_batch, _matgl1_edges  # noqa: F401  (re-exported)
 
 __all__ = [
     "MatglPotential",
@@ -67,13 +75,6 @@ _BYTES_PER_BOND = 3_000
 _BYTES_PER_TRIPLE = 200
 # Fraction of the available memory one forward pass may use.
 _MEMORY_FRACTION = 0.25
-
-
-def _set_threads(n: int) -> None:
-    import torch
-
-    if torch.get_num_threads() != n:
-        torch.set_num_threads(n)
 
 
 def _is_model_dir(path: Path) -> bool:
@@ -161,232 +162,30 @@ def _load_matgl(source: Path | str) -> Any:
         raise BackendUnavailableError(f"could not load matgl model {str(source)!r} ({e}); {_ALTERNATIVES}") from e
 
 
-@dataclass
-class _Framework:
-    """Per-framework data that stays fixed while the probe moves."""
+def _pes_model(path: str | os.PathLike | None, potential: Any, name: str | None) -> tuple[Any, str]:
+    """The matgl PES model (loaded from ``path``, or a copy of ``potential``) with force, stress,
+    Hessian and debug output off, and its label for the potential's name."""
+    import copy
 
-    key: tuple
-    lattice: NDArray[np.float64]  # (3, 3) Å, rows a, b, c
-    frac: NDArray[np.float64]  # (N, 3) framework fractional coordinates, as given
-    cart: NDArray[np.float64]  # (N, 3) Å
-    node_type: NDArray[np.int64]  # (N + 1,) indices into model.element_types, probe last
-    cutoff: float
-    n_edges: int | None = None  # bonds of framework + one probe (batch-size estimate)
-    graph: Any = None  # _m3gnet_graph.FrameworkGraph: framework bonds, built on first use
-    tuned: int | None = None  # batch size measured fastest for this framework
-    basis: Any = None  # three-body basis of framework-framework bond pairs (see _framework_basis)
-
-    @property
-    def n_atoms(self) -> int:
-        return len(self.frac)
-
-
-def _framework_key(framework: Any, ion: str) -> tuple:
-    return (
-        ion,
-        np.asarray(framework.lattice.matrix, dtype=np.float64).tobytes(),
-        np.asarray(framework.frac_coords, dtype=np.float64).tobytes(),
-        tuple(framework_elements(framework)),
-    )
-
-
-def _matgl1_edges(
-    cart: NDArray[np.float64], lattice: NDArray[np.float64], cutoff: float
-) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float64]]:
-    """Bonds of one periodic structure exactly as matgl 1.x's ``Atoms2Graph`` lists them.
-
-    ``cart`` is (N, 3) Å.  Returns ``(src, dst, image)``: bond ``src -> dst`` with
-    ``dst`` translated by the (E, 3) lattice vectors ``image``; sorted by ``src``,
-    in pymatgen's order.  M3GNet's three-body term as trained depends (at the
-    1e-4 eV level) on this order, so it is not rearranged.
-    """
-    from pymatgen.optimization.neighbors import find_points_in_spheres
-
-    src, dst, img, dist = find_points_in_spheres(
-        cart, cart, r=cutoff, pbc=np.array([1, 1, 1], dtype=np.int64), lattice=lattice, tol=1e-8
-    )
-    keep = (src != dst) | (dist > 1e-8)
-    return src[keep].astype(np.int64), dst[keep].astype(np.int64), np.asarray(img[keep], dtype=np.float64)
-
-
-def _graph_batch(
-    node_type: NDArray[np.int64],
-    frac: list[NDArray[np.float64]],
-    cart: list[NDArray[np.float64]],
-    lattice: list[NDArray[np.float64]],
-    cutoff: float,
-    *,
-    device: Any,
-    dtype: Any,
-) -> tuple[Any, Any, Any, Any]:
-    """Batch of matgl 1.x graphs: ``(batch, frac, pbc_offset, lattice)`` tensors.
-
-    ``frac`` and ``cart`` hold one (N_g, 3) array per graph (fractional, Å),
-    ``lattice`` one (3, 3) array (Å, rows a, b, c); ``node_type`` is a list of
-    (N_g,) arrays or one array shared by all graphs.  The float tensors get
-    ``dtype`` (matgl 1.x uses float32 throughout).
-    """
-    import torch
-
-    from ._m3gnet_torch import GraphBatch
-
-    src, dst, img, types, ngraph, egraph = [], [], [], [], [], []
-    off = 0
-    for g, (c, lat) in enumerate(zip(cart, lattice)):
-        s_, d_, i_ = _matgl1_edges(c, lat, cutoff)
-        n = len(c)
-        src.append(s_ + off)
-        dst.append(d_ + off)
-        img.append(i_)
-        types.append(node_type if isinstance(node_type, np.ndarray) else node_type[g])
-        ngraph.append(np.full(n, g, dtype=np.int64))
-        egraph.append(np.full(len(s_), g, dtype=np.int64))
-        off += n
-
-    def t(x, dt):
-        return torch.as_tensor(np.ascontiguousarray(np.concatenate(x)), dtype=dt, device=device)
-
-    batch = GraphBatch(
-        node_type=t(types, torch.long),
-        edge_index=torch.stack([t(src, torch.long), t(dst, torch.long)]),
-        node_graph=t(ngraph, torch.long),
-        edge_graph=t(egraph, torch.long),
-        num_graphs=len(cart),
-    )
-    frac_t = t(frac, dtype)
-    img_t = t(img, dtype)
-    lat_t = torch.as_tensor(np.stack(lattice), dtype=dtype, device=device)
-    return batch, frac_t, img_t, lat_t
-
-
-def _available_memory_bytes() -> int | None:
-    """``MemAvailable`` of /proc/meminfo (Linux), else None."""
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return None
-
-
-_IDLE_CACHE: list = []  # [(time, cores)] of the last measurement
-_IDLE_TTL_S = 30.0
-
-
-def _cpu_times() -> tuple[float, float] | None:
-    try:
-        with open("/proc/stat") as f:
-            v = [float(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    idle = v[3] + (v[4] if len(v) > 4 else 0.0)  # idle + iowait
-    return sum(v), idle
-
-
-def _idle_cores() -> int:
-    """CPU cores this process may use that other processes leave idle (at least 1).
-
-    Measured from /proc/stat over 50 ms while this process is not computing (cached
-    for 30 s); without /proc, all cores.
-    """
-    import time
-
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        cores = os.cpu_count() or 1
-    now = time.monotonic()
-    if _IDLE_CACHE and now - _IDLE_CACHE[0][0] < _IDLE_TTL_S:
-        return _IDLE_CACHE[0][1]
-    a = _cpu_times()
-    time.sleep(0.05)
-    b = _cpu_times()
-    if a is None or b is None or b[0] <= a[0]:
-        n = cores
+    if potential is None:
+        source = resolve_m3gnet_path(path)
+        potential = _load_matgl(source)
+        if isinstance(source, str) or source.parent.name == "snapshots":  # matgl name / HF cache
+            label = DEFAULT_M3GNET if path is None else str(source)
+        else:
+            label = source.name
+        pot = potential
     else:
-        machine = os.cpu_count() or cores
-        busy = (1.0 - (b[1] - a[1]) / (b[0] - a[0])) * machine  # cores busy with other processes
-        n = max(1, min(cores, int(machine - busy + 0.5)))
-    _IDLE_CACHE[:] = [(now, n)]
-    return n
-
-
-class _LoadMeter:
-    """Cores other processes keep busy, measured *while* this process computes.
-
-    /proc/stat gives the machine's busy time, ``os.times()`` this process's CPU time
-    (all threads); the difference over an interval is what the other processes used.
-    :meth:`threads` turns it into a thread count for the next pass, at most every
-    ``window_s``, and refreshes the cache of :func:`_idle_cores`.  Two OpenMP threads
-    run several times slower than one as soon as another process takes a core, and
-    the machine's load changes during a long scan: this keeps the choice current
-    without pausing (the 50 ms probe of :func:`_idle_cores` needs an idle process).
-    """
-
-    def __init__(self, current: int, window_s: float = 2.0) -> None:
-        import time
-
-        self.current = current
-        self.window_s = window_s
-        self.hz = float(os.sysconf("SC_CLK_TCK")) if hasattr(os, "sysconf") else 100.0
-        try:
-            self.cores = len(os.sched_getaffinity(0))
-        except AttributeError:  # pragma: no cover - not Linux
-            self.cores = os.cpu_count() or 1
-        self.machine = os.cpu_count() or self.cores
-        self._clock = time.monotonic
-        self._start()
-
-    def _start(self) -> None:
-        self.t0 = self._clock()
-        self.stat0 = _cpu_times()
-        t = os.times()
-        self.own0 = t.user + t.system
-
-    def threads(self) -> int:
-        """Thread count for the next pass (the current one until a window has passed)."""
-        now = self._clock()
-        if now - self.t0 < self.window_s:
-            return self.current
-        stat = _cpu_times()
-        t = os.times()
-        own = t.user + t.system
-        if stat is not None and self.stat0 is not None:
-            busy = ((stat[0] - stat[1]) - (self.stat0[0] - self.stat0[1])) / self.hz  # machine busy, s
-            others = max(0.0, busy - (own - self.own0)) / (now - self.t0)  # cores used by other processes
-            # two threads only when the other processes leave (nearly) a whole core each
-            n = max(1, min(self.cores, int(self.machine - others + 0.2)))
-            if n != self.current:
-                logger.debug("other processes use %.2f cores: %d torch thread(s)", others, n)
-            self.current = n
-            _IDLE_CACHE[:] = [(now, self.current)]
-        self._start()
-        return self.current
-
-
-class _torch_threads:
-    """Context manager: torch intra-op threads set to ``n`` (None: unchanged), restored on exit."""
-
-    def __init__(self, n: int | None) -> None:
-        self.n = n
-        self.old: int | None = None
-
-    def __enter__(self) -> "_torch_threads":
-        if self.n is not None:
-            import torch
-
-            self.old = torch.get_num_threads()
-            if self.old != self.n:
-                torch.set_num_threads(self.n)
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self.n is not None and self.old is not None and self.old != self.n:
-            import torch
-
-            torch.set_num_threads(self.old)
+        label = name or type(getattr(potential, "model", potential)).__name__
+        if not hasattr(potential, "model") or not hasattr(potential, "calc_forces"):
+            raise ModelError(f"{label!r} is not a matgl PES model (matgl.apps.pes.Potential); load it with matgl.load_model")
+        pot = copy.deepcopy(potential)  # leave the caller's model (flags, device, dtype) alone
+    pot.calc_forces = False
+    pot.calc_stresses = False
+    pot.calc_hessian = False
+    if hasattr(pot, "debug_mode"):
+        pot.debug_mode = False
+    return pot, label
 
 
 class MatglPotential(BasePotential):
@@ -494,26 +293,7 @@ class MatglPotential(BasePotential):
             import matgl
         except ImportError as e:
             raise BackendUnavailableError("matgl/torch are not installed: pip install 'ionnet[matgl]', or use model='bvse'") from e
-        import copy
-
-        if potential is None:
-            source = resolve_m3gnet_path(path)
-            potential = _load_matgl(source)
-            if isinstance(source, str) or source.parent.name == "snapshots":  # matgl name / HF cache
-                label = DEFAULT_M3GNET if path is None else str(source)
-            else:
-                label = source.name
-            pot = potential
-        else:
-            label = name or type(getattr(potential, "model", potential)).__name__
-            if not hasattr(potential, "model") or not hasattr(potential, "calc_forces"):
-                raise ModelError(f"{label!r} is not a matgl PES model (matgl.apps.pes.Potential); load it with matgl.load_model")
-            pot = copy.deepcopy(potential)  # leave the caller's model (flags, device, dtype) alone
-        pot.calc_forces = False
-        pot.calc_stresses = False
-        pot.calc_hessian = False
-        if hasattr(pot, "debug_mode"):
-            pot.debug_mode = False
+        pot, label = _pes_model(path, potential, name)
         self.device = str(device)
         pot = pot.to(self.device)
         if dtype == "float64":
@@ -788,92 +568,6 @@ class MatglPotential(BasePotential):
             return e.detach().to("cpu", torch.float64).numpy().reshape(len(probe_frac))
 
 
-def _ase_calculator_class() -> type:
-    """Build :class:`M3GNetASECalculator` (ASE is imported only when it is first used)."""
-    from ase.calculators.calculator import Calculator, all_changes
-    from ase.stress import full_3x3_to_voigt_6_stress
-
-    class M3GNetASECalculator(Calculator):
-        """ASE calculator for M3GNet weights with matgl 1.x (DGL) conventions.
-
-        Energies equal matgl 1.1.3's ``PESCalculator`` (and :class:`MatglPotential`'s
-        fast path); forces (eV/Å) and stress (eV/Å^3, ASE's sign and Voigt order)
-        come from autograd of the same energy and are computed only when asked for.
-
-        Parameters
-        ----------
-        potential : MatglPotential or path-like, optional
-            A :class:`MatglPotential` using the fast path (shared, not copied), or a
-            model folder as accepted by :class:`MatglPotential`.
-        device : str, default "cpu"
-            Torch device, when ``potential`` is a folder.
-        **kwargs
-            Passed to ``ase.calculators.calculator.Calculator``.
-
-        Raises
-        ------
-        ModelError
-            If the model is not a plain M3GNet, or an atom's element is unknown to it.
-
-        Examples
-        --------
-        >>> from ionnet.potentials.m3gnet import M3GNetASECalculator   # doctest: +SKIP
-        >>> atoms.calc = M3GNetASECalculator("/path/to/M3GNet-MP-2021.2.8-PES")  # doctest: +SKIP
-        >>> atoms.get_potential_energy() / len(atoms)                   # doctest: +SKIP
-        -3.3675...
-        """
-
-        implemented_properties = ("energy", "free_energy", "forces", "stress")
-
-        def __init__(self, potential: Any = None, *, device: str = "cpu", **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            if not isinstance(potential, MatglPotential):
-                potential = MatglPotential(potential, device=device)
-            if potential._net is None:
-                raise ModelError(f"{potential.name!r} is not a plain M3GNet; use matgl.ext.ase.PESCalculator")
-            self.matgl_potential = potential
-
-        def calculate(self, atoms: Any = None, properties: Any = ("energy",), system_changes: Any = all_changes) -> None:
-            import torch
-
-            from ._m3gnet_torch import positions_and_shifts
-
-            super().calculate(atoms, properties, system_changes)
-            pot = self.matgl_potential
-            atoms = self.atoms
-            if not atoms.pbc.all():
-                raise ModelError("M3GNetASECalculator needs periodic boundaries in all three directions (atoms.pbc)")
-            symbols = atoms.get_chemical_symbols()
-            pot.supports(sorted(set(symbols)))
-            index = {e: i for i, e in enumerate(pot.element_types)}
-            node_type = np.array([index[e] for e in symbols], dtype=np.int64)
-            lattice = np.array(atoms.get_cell(), dtype=np.float64)
-            dev = torch.device(pot.device)
-            dtype = pot.potential.data_mean.dtype
-            grads = "forces" in properties or "stress" in properties
-            batch, frac, img, lat = _graph_batch(
-                node_type, [atoms.get_scaled_positions(False)], [atoms.get_positions()], [lattice], pot.cutoff,
-                device=dev, dtype=dtype,
-            )
-            with torch.enable_grad() if grads else torch.inference_mode():
-                strain = torch.zeros((1, 3, 3), dtype=dtype, device=dev, requires_grad=grads)
-                lat = lat @ (torch.eye(3, dtype=dtype, device=dev) + strain)
-                pos, shift = positions_and_shifts(frac, img, lat, batch)
-                energy = pot._net(pos, shift, batch)
-                if grads:
-                    d_pos, d_strain = torch.autograd.grad(energy.sum(), [pos, strain])
-            e = float(energy.detach().sum())
-            self.results.update(energy=e, free_energy=e)
-            if grads:
-                self.results["forces"] = -d_pos.detach().to("cpu", torch.float64).numpy()
-                virial = d_strain[0].detach().to("cpu", torch.float64).numpy()
-                stress = 0.5 * (virial + virial.T) / abs(np.linalg.det(lattice))
-                self.results["stress"] = full_3x3_to_voigt_6_stress(stress)
-
-    M3GNetASECalculator.__module__ = __name__
-    return M3GNetASECalculator
-
-
 _LAZY: dict[str, type] = {}
 
 
@@ -881,6 +575,8 @@ def __getattr__(name: str) -> Any:
     """``M3GNetASECalculator`` is created on first access so that importing this module does not import ASE."""
     if name == "M3GNetASECalculator":
         if name not in _LAZY:
+            from ._m3gnet_ase import _ase_calculator_class
+
             _LAZY[name] = _ase_calculator_class()
         return _LAZY[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
