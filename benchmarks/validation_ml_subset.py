@@ -61,7 +61,8 @@ def main(argv=None) -> int:
     ap.add_argument("--max-atoms", type=float, default=120.0)
     ap.add_argument("--spacing", type=float, default=0.5)
     ap.add_argument("--frameworks", default="empty,occupied", help="'occupied' is spelled 'vacancy' on older code")
-    ap.add_argument("--timeout", type=float, default=3600.0)
+    ap.add_argument("--timeout", type=float, default=900.0)
+    ap.add_argument("--workers", type=int, default=2, help="worker processes (one torch thread each)")
     a = ap.parse_args(argv)
     os.makedirs(a.out, exist_ok=True)
     plan = plan_obelix(load_obelix(a.data))
@@ -87,12 +88,14 @@ def main(argv=None) -> int:
                 try:
                     summ = screen(items, os.path.join(a.out, "screen.sqlite"), model=model, spacing=a.spacing,
                                   framework=framework, order=order, timeout_s=a.timeout,
-                                  save_grids=os.path.join(a.out, "grids", model, fw))
+                                  save_grids=os.path.join(a.out, "grids", model, fw), workers=a.workers,
+                                  threads_per_worker=1)
                 except Exception as e:  # noqa: BLE001 - 'occupied' on code that only knows 'vacancy'
                     if framework == "occupied":
                         summ = screen(items, os.path.join(a.out, "screen.sqlite"), model=model, spacing=a.spacing,
                                       framework="vacancy", order=order, timeout_s=a.timeout,
-                                      save_grids=os.path.join(a.out, "grids", model, fw))
+                                      save_grids=os.path.join(a.out, "grids", model, fw), workers=a.workers,
+                                      threads_per_worker=1)
                     else:
                         raise e
                 key = f"{model}/{fw}/{g}"

@@ -203,6 +203,12 @@ class ScanSettings:
     n_configurations : int, default 1
         Ordered configurations of ``order=True`` to scan (lowest Ewald energies
         first); each configuration's maps carry ``metadata['configuration']``.
+    missing_ion : {'error', 'framework'}, default 'error'
+        A structure holding no ``ion``: an error (a mistyped ion fails loudly), or,
+        with ``framework='empty'`` only, the structure as given is the empty
+        framework (e.g. a refinement that did not locate Li); its map has no
+        mobile-ion sites, so the sources are the map's minimum and no carrier
+        density (no σ) is known.
     relax : bool, default False
         Relax positions and cell with the potential's ``ase_calculator()`` before freezing.
     symmetry : bool, default True
@@ -263,6 +269,9 @@ class ScanSettings:
     n_configurations: int = _option(
         1, "ordered configurations of --order to scan (screening: descriptors as mean and spread)", new_key=True,
         type=int)
+    missing_ion: str = _option(
+        "error", "a structure without the mobile ion: error, or (framework='empty' only) scan it as given as "
+        "the empty framework", new_key=True, choices=("error", "framework"))
     relax: bool = _option(False, "relax the structure with the same potential first")
     symmetry: bool = _option(True, "evaluate one node per orbit of the space group")
     min_distance: float | tuple[tuple[str, float], ...] | None = _option(
@@ -280,6 +289,8 @@ class ScanSettings:
         object.__setattr__(self, "framework", framework_name(self.framework))
         shape = _shape(self.shape)
         spacing = _spacing(self.spacing) if shape is None else self.spacing
+        if self.missing_ion not in ("error", "framework"):
+            raise ScanError(f"`missing_ion` must be 'error' or 'framework' (got {self.missing_ion!r})")
         for name in ("max_sites", "n_configurations"):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:

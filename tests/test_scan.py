@@ -494,3 +494,22 @@ def test_end_to_end_m3gnet():
     # M3GNet puts the lowest Li site of the empty FePO4 framework 1.66 Å from Fe (an artefact
     # of the model, also in a dense scan), so only the channel direction is checked
     assert r.percolation_directions[1] == [[0, 1, 0]] and 0 < r.mpe < 10
+
+
+def test_missing_ion_framework_scans_a_structure_without_the_ion_as_its_empty_framework(lfp):
+    from ionnet.errors import ScanError
+
+    fepo4 = lfp.copy()
+    fepo4.remove_species(["Li"])
+    with pytest.raises(StructureError, match="contains no Li.*missing_ion='framework'"):
+        scan(fepo4, "Li", PairPotential(), shape=SHAPE, framework="empty", progress=False)
+    with pytest.raises(StructureError, match="contains no Li"):  # occupied: there is no ion to move
+        scan(fepo4, "Li", PairPotential(), shape=SHAPE, framework="occupied", missing_ion="framework", progress=False)
+    a = scan(lfp, "Li", PairPotential(), shape=SHAPE, framework="empty", progress=False)
+    b = scan(fepo4, "Li", PairPotential(), shape=SHAPE, framework="empty", missing_ion="framework", progress=False)
+    assert np.array_equal(a.energies, b.energies)  # the empty framework of LiFePO4 is FePO4
+    assert b.metadata["mobile_sites_frac"] == [] and len(a.metadata["mobile_sites_frac"]) == 4
+    assert "missing_ion" not in ionnet.ScanSettings().key()  # old checkpoints and databases keep their keys
+    assert ionnet.ScanSettings(missing_ion="framework").key()["missing_ion"] == "framework"
+    with pytest.raises(ScanError, match="missing_ion"):
+        ionnet.ScanSettings(missing_ion="yes")

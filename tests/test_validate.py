@@ -142,6 +142,9 @@ def lattice_task(path, settings):
         raise StructureError("disordered structure: pass order=True")
     if not s.is_ordered and settings["order"] and os.environ.get("IONNET_TEST_ORDER_FAILS"):
         raise StructureError("order=True: no supercell of <= 200 sites makes the occupancies integral")
+    if s.composition["Li"] == 0 and not (settings.get("missing_ion") == "framework"
+                                         and settings["framework"] == "empty"):
+        raise StructureError(f"the structure ({s.composition.reduced_formula}) contains no Li; pass the mobile ion")
     if s.composition["Br"] >= 1:  # LiBr: a structure the model cannot do (LiCl0.5Br0.5 is fine)
         raise StructureError("model cannot do Br-rich structures")
     amp = s.lattice.a / 10  # a / sqrt(2) of the cubic edge: monotonic in it
@@ -331,3 +334,44 @@ def test_validate_cli(obelix_dir, tmp_path):
     report = (tmp_path / "rep" / "report.md").read_text()
     assert "ionnet validate --data" in report and "--limit 4" in report
     assert main(["validate", "--data", str(tmp_path), "--db", "x.sqlite", "--out", str(tmp_path / "r")]) == 1
+
+
+def test_validate_missing_ion_and_measured_activation_energies(tmp_path):
+    """A CIF without Li is rescored as its own empty framework only on request, without recomputing the
+    others; measured Ea (Laskowski layout, joined by ICSD id) is compared with MPE and the transport ea."""
+    pytest.importorskip("matplotlib")
+    from pymatgen.core import Lattice, Structure
+
+    from ionnet.validation import validate
+
+    d = _obelix(tmp_path)
+    a = 4.15
+    Structure(Lattice(0.5 * a * np.array([[0, 1, 1], [1, 0, 1], [1, 1, 0]], dtype=float)), ["Na", "Cl"],
+              [[0, 0, 0], [0.5, 0.5, 0.5]]).to(filename=str(d / "cifs" / "noli.cif"))
+    lines = (d / "obelix.csv").read_text().splitlines()
+    rows = [lines[0] + ",icsd_id"] + [f"{ln},{1000 + k}" for k, ln in enumerate(lines[1:])]
+    rows.append("noli,Li0.1NaCl,1e-3,True,True,rocksalt,2000")
+    (d / "obelix.csv").write_text("\n".join(rows) + "\n")
+    las = tmp_path / "laskowski2023"
+    las.mkdir()
+    # o0..o5 (ICSD 1000..1005): measured Ea rising with a, as the toy MPE does
+    (las / "laskowski2023_si_semiformatted_filtered.csv").write_text(
+        "".join(f"LiCl,1e-3,{0.2 + 0.1 * k:.2f},Fm-3m,225,,{1000 + k},1\n" for k in range(6)))
+    task = f"{os.path.join(HERE, 'test_validate.py')}:lattice_task"
+    kw = dict(models=["toy"], task=task, n_boot=20, framework="empty")
+    r1 = validate(d, tmp_path / "v.sqlite", tmp_path / "r1", **kw)
+    pm = r1["coverage"]["per_model"]["toy"]
+    assert any("contains no Li" in k and v == ["noli"] for k, v in pm["failed"].items())
+    r2 = validate(d, tmp_path / "v.sqlite", tmp_path / "r2", missing_ion="framework", **kw)
+    pm2 = r2["coverage"]["per_model"]["toy"]
+    assert pm2["ok"] == pm["ok"] + 1 and not any("contains no Li" in k for k in pm2["failed"])
+    assert sum(r["computed"] for r in r2["runs"]) == 1  # only noli again; every other row kept its settings hash
+    assert pm2["by_group"]["ordered"]["attempted"] == pm["by_group"]["ordered"]["attempted"]
+    act = r2["metrics"]["toy"]["activation"]
+    assert act["mpe"]["n"] == 6 and act["mpe"]["spearman"] == pytest.approx(1.0)
+    assert act["ea"]["n"] == 6 and act["ea"]["spearman"] == pytest.approx(1.0)
+    assert r2["metrics"]["toy"]["sigma_300"]["n"] == 0  # bare grids: no carrier count, no sigma
+    report = (tmp_path / "r2" / "report.md").read_text()
+    assert "Against the measured activation energy" in report and "| ea | 6 | 1.00 |" in report
+    r3 = validate(d, tmp_path / "v.sqlite", tmp_path / "r3", activation=None, **kw)
+    assert "activation" not in r3["metrics"]["toy"]

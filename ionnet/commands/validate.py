@@ -40,6 +40,12 @@ def register(sub) -> None:
                         "with framework='empty', or order=True with the approximant as fallback")
     p.add_argument("--framework", choices=["auto", "occupied", "empty", "vacancy"], default="auto",
                    help="framework mode of ordered CIFs: auto = empty for bvse, occupied (old name: vacancy) for ML models")
+    p.add_argument("--missing-ion", choices=["error", "framework"], default="error",
+                   help="a CIF without the mobile ion (empty-framework runs): unscored (error, default), or "
+                        "screened again as given as its own empty framework")
+    p.add_argument("--activation", default="auto", metavar="FOLDER",
+                   help="Laskowski 2023 folder of measured activation energies, joined by ICSD id "
+                        "(default auto: laskowski2023 beside --data; 'none' to skip)")
     p.add_argument("--timeout", type=float, default=None, metavar="SECONDS",
                    help="give up on a structure after this long (stored as failed)")
     p.add_argument("--limit", type=int, default=None, help="only the first N scorable ids (quick trial)")
@@ -65,7 +71,7 @@ def _command(args: argparse.Namespace) -> str:
     if args.subset:
         parts += ["--subset-from", args.subset_from]
     parts += ["--seed", str(args.seed), "--ion", args.ion, "--disordered", args.disordered,
-              "--framework", args.framework,
+              "--framework", args.framework, "--missing-ion", args.missing_ion,
               "--workers", str(args.workers), "--connectivity", str(args.connectivity)]
     if args.refine:
         parts.append("--refine")
@@ -98,6 +104,8 @@ def run(args: argparse.Namespace) -> int:
         task=args.task,
         progress=args.progress,
         command=_command(args),
+        activation=None if args.activation == "none" else args.activation,
+        missing_ion=args.missing_ion,
     )
     if args.json:
         print(json.dumps(res, default=str))

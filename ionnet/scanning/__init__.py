@@ -228,7 +228,7 @@ def _prepared(s_in: Structure, ion: str, settings: ScanSettings, pot: Potential,
         d = json.loads(ckpt.structure_json)
         return [Structure.from_dict(x) for x in (d if isinstance(d, list) else [d])], json.loads(ckpt.prepare_info)
     configs, order_info = prepare(s_in, ion, settings.framework, settings.order, max_sites=settings.max_sites,
-                                  n_configurations=settings.n_configurations)
+                                  n_configurations=settings.n_configurations, missing_ion=settings.missing_ion)
     relax_info: dict | bool | list = False
     if settings.relax:
         relaxed = [relax(c, pot) for c in configs]

@@ -131,13 +131,14 @@ def order_configurations(structure: Structure, ion: str, framework: str, *, max_
 
 
 def prepare(structure: Structure, ion: str, framework: str, order: bool, *, max_sites: int = MAX_ORDER_SITES,
-            n_configurations: int = 1) -> tuple[list[Structure], dict | bool]:
+            n_configurations: int = 1, missing_ion: str = "error") -> tuple[list[Structure], dict | bool]:
     """The ordered structures to scan (oxidation states removed) and the ordering record (False: none).
 
     One structure unless ``order`` orders a disordered input into
     ``n_configurations`` configurations (:func:`order_configurations`).  The mobile ion is
     looked for in the input, before ordering: in the empty mode the ordered
-    configurations hold none.
+    configurations hold none.  ``missing_ion='framework'`` (empty mode only) scans
+    a structure that holds no ``ion`` as given, as its own empty framework.
 
     Raises
     ------
@@ -146,10 +147,11 @@ def prepare(structure: Structure, ion: str, framework: str, order: bool, *, max_
     """
     s = _clean_occupancies(structure)
     present = {el for site in s for el in site_elements(site)}
-    if ion not in present:
+    if ion not in present and not (missing_ion == "framework" and framework == "empty"):
+        hint = "" if framework != "empty" else "; missing_ion='framework' scans it as given as the empty framework"
         raise StructureError(
             f"the structure ({formula(s)}) contains no {ion}; pass the mobile ion with `ion=` "
-            f"(elements present: {', '.join(sorted(present))})"
+            f"(elements present: {', '.join(sorted(present))}){hint}"
         )
     if present == {ion}:
         raise StructureError(f"the structure contains only {ion}: there is no framework to scan")

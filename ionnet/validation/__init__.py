@@ -27,6 +27,7 @@ from .datasets import (
     plan_obelix,
 )
 from .metrics import DESCRIPTORS, bootstrap_ci, control_metrics, descriptor_metrics, roc_auc, roc_curve, spearman, top_fraction
+from .activation import activation_metrics, find_laskowski, join_activation, load_laskowski_ea, sigma_metrics
 from .runs import Options, Run, join, populations, screen_groups, select
 
 __all__ = [
@@ -57,14 +58,29 @@ def _count_reasons(unscored: dict[str, str]) -> dict[str, int]:
     return out
 
 
-def _metrics(pops: list[tuple[str, str, list[dict]]], opts: Options, out: str) -> tuple[dict, list[str]]:
-    """Per population, every descriptor's metrics; the figures of the whole populations."""
+def _measured_ea(data: str | os.PathLike, activation: str | os.PathLike | None) -> dict[str, float]:
+    """OBELiX id -> measured Ea (eV) from the Laskowski 2023 table; ``'auto'``: the folder beside ``data``."""
+    if activation is None or activation == "none":
+        return {}
+    path = find_laskowski(data) if activation == "auto" else os.fspath(activation)
+    if path is None:
+        return {}
+    return join_activation(os.path.join(os.fspath(data), "obelix.csv"), load_laskowski_ea(path))
+
+
+def _metrics(pops: list[tuple[str, str, list[dict]]], opts: Options, out: str,
+             measured_ea: dict[str, float] | None = None) -> tuple[dict, list[str]]:
+    """Per population, every descriptor's metrics, the measured-Ea and σ(300 K) comparisons;
+    the figures of the whole populations."""
     metrics, files = {}, []
     for tag, model, recs in pops:
         metrics[tag] = {"model": model, "n": len(recs), "n_superionic": int(sum(r["superionic"] for r in recs)),
                         "descriptors": {name: descriptor_metrics(recs, name, higher, seed=opts.seed, n_boot=opts.n_boot)
                                         for name, higher in DESCRIPTORS.items()}}
         metrics[tag]["descriptors"].update(control_metrics(recs, seed=opts.seed, n_boot=opts.n_boot))
+        if measured_ea:
+            metrics[tag]["activation"] = activation_metrics(recs, measured_ea)
+        metrics[tag]["sigma_300"] = sigma_metrics(recs)
         if recs and "@" not in tag:
             files += report.plots(out, tag, recs)
     return metrics, files
@@ -104,7 +120,7 @@ def validate(
     seed: int = 0, ion: str = ScanSettings.ion, disordered: str = "order", framework: str = "auto",
     limit: int | None = None, workers: int = 1, connectivity: int = DEFAULT_CONNECTIVITY, refine: bool = False,
     n_boot: int = 1000, timeout_s: float | None = None, task: Task | str | None = None, progress: bool = False,
-    command: str | None = None,
+    command: str | None = None, activation: str | os.PathLike | None = "auto", missing_ion: str = "error",
 ) -> dict:
     """Screen the OBELiX CIFs and score each descriptor against measured conductivity.
 
@@ -134,6 +150,14 @@ def validate(
         Bootstrap resamples of the 95 % intervals.
     command : str, optional
         The command line, written into the report.
+    missing_ion : {'error', 'framework'}
+        ``'framework'``: an empty-framework CIF that holds no ``ion`` is screened again as
+        its own empty framework (:class:`~ionnet.ScanSettings` ``missing_ion``); ``'error'``:
+        it stays unscored.
+    activation : folder, 'auto' or None
+        The Laskowski 2023 folder of measured activation energies, joined by ICSD id
+        (:mod:`ionnet.validation.activation`); ``'auto'``: ``<data>/../laskowski2023`` when it
+        exists.  MPE and the transport ``ea`` are compared with them (n, Spearman, MAE) per population.
 
     The options are explained in full in :class:`ionnet.validation.runs.Options`.
 
@@ -152,7 +176,7 @@ def validate(
         subset_models = [m for m in models if m.strip() != "bvse"] if subset else []
     opts = Options(tuple(models), spacing, subset, tuple(subset_models), subset_spacing, subset_from, seed, ion,
                    disordered, framework, limit, workers, connectivity, refine, n_boot, timeout_s, task, progress,
-                   command)
+                   command, missing_ion)
     out = os.fspath(out)
     entries = load_obelix(data)  # a missing or unreadable table fails before --out is created
     os.makedirs(out, exist_ok=True)
@@ -160,7 +184,7 @@ def validate(
     scorable, subset_ids = select(plan, opts)
     runs = screen_groups(plan, opts, db, out, scorable, subset_ids)
     table, coverage = join(runs, db, ion, plan)
-    metrics, files = _metrics(populations(table, opts, subset_ids), opts, out)
+    metrics, files = _metrics(populations(table, opts, subset_ids), opts, out, _measured_ea(data, activation))
     result = _result(entries, plan, scorable, subset_ids, coverage, metrics, runs, files, opts)
     result["elapsed_s"] = time.perf_counter() - t0
     report.write(out, result, table, opts)

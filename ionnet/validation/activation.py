@@ -18,9 +18,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..errors import DataError
-from .metrics import spearman
+from .metrics import descriptor_value, spearman
 
-__all__ = ["load_laskowski_ea", "join_activation", "ea_metrics"]
+__all__ = ["load_laskowski_ea", "join_activation", "ea_metrics", "find_laskowski", "activation_metrics", "sigma_metrics"]
 
 
 def _number(text: str) -> float | None:
@@ -89,3 +89,55 @@ def ea_metrics(predicted: dict[str, float], measured: dict[str, float]) -> dict:
     m = np.array([measured[i] for i in ids], float)
     return {"n": len(ids), "spearman": spearman(p, m) if len(ids) > 1 else float("nan"),
             "mae_ev": float(np.mean(np.abs(p - m))) if ids else float("nan")}
+
+
+def find_laskowski(data: str | os.PathLike) -> str | None:
+    """The Laskowski 2023 folder beside an OBELiX folder (``<data>/../laskowski2023``), or None."""
+    p = os.path.join(os.path.dirname(os.path.abspath(os.fspath(data))), "laskowski2023")
+    return p if os.path.isdir(p) else None
+
+
+def activation_metrics(records: list[dict], measured: dict[str, float],
+                       names: tuple[str, ...] = ("mpe", "ea")) -> dict[str, dict]:
+    """:func:`ea_metrics` of each descriptor in ``names`` (eV) over scored records with a measured Ea.
+
+    ``records`` are validation records (``{"id", "row"}``); a structure whose map never
+    percolates (+inf) is left out of the MAE and Spearman and counted as ``n_inf``.
+
+    Examples
+    --------
+    >>> recs = [{"id": "a", "row": {"descriptors": {"mpe": 0.3, "ea": 0.25}}},
+    ...         {"id": "b", "row": {"descriptors": {"mpe": 0.5, "ea": 0.45}}},
+    ...         {"id": "c", "row": {"descriptors": {"mpe": None, "ea": None}}}]
+    >>> m = activation_metrics(recs, {"a": 0.2, "b": 0.4, "c": 0.6})
+    >>> m["mpe"]["n"], round(m["mpe"]["mae_ev"], 3), m["mpe"]["n_inf"], round(m["ea"]["mae_ev"], 3)
+    (2, 0.1, 1, 0.05)
+    """
+    out = {}
+    for name in names:
+        pred = {r["id"]: descriptor_value(r["row"], name) for r in records if r["id"] in measured}
+        m = ea_metrics(pred, measured)
+        m["n_inf"] = sum(1 for v in pred.values() if math.isinf(v))
+        out[name] = m
+    return out
+
+
+def sigma_metrics(records: list[dict]) -> dict:
+    """Predicted log10 σ(300 K) (``log10_sigma_300``) against measured log10 σ over scored records:
+    ``n``, Spearman ρ and mean absolute error in decades (finite predictions; uncensored measurements).
+
+    Examples
+    --------
+    >>> recs = [{"row": {"log10_sigma_300": -3.0}, "log10_sigma": -4.0, "censored": False},
+    ...         {"row": {"log10_sigma_300": -6.0}, "log10_sigma": -7.0, "censored": False}]
+    >>> m = sigma_metrics(recs); m["n"], m["spearman"], m["mae_decades"]
+    (2, 1.0, 1.0)
+    """
+    pairs = [(descriptor_value(r["row"], "log10_sigma_300"), r["log10_sigma"]) for r in records
+             if not r.get("censored")]
+    pairs = [(p, m) for p, m in pairs if math.isfinite(p) and math.isfinite(m)]
+    p = np.array([a for a, _ in pairs], float)
+    m = np.array([b for _, b in pairs], float)
+    return {"n": len(pairs), "spearman": spearman(p, m) if len(pairs) > 1 else float("nan"),
+            "mae_decades": float(np.mean(np.abs(p - m))) if pairs else float("nan"),
+            "median_offset_decades": float(np.median(p - m)) if pairs else float("nan")}

@@ -34,6 +34,7 @@ DESCRIPTORS: dict[str, bool] = {
     "mpe": False, "e2d": False, "e3d": False,
     "fv_0.5": True, "fv_0.9": True, "fv_1.5": True,
     "xi": True, "xi_cell": True,
+    "ea": False, "log10_sigma_300": True,
 }
 
 
@@ -171,12 +172,29 @@ def bootstrap_ci(
 
 
 def descriptor_value(row: dict, name: str) -> float:
-    """A stored descriptor as a float: a missing threshold is +inf (never percolates), others NaN."""
+    """A stored descriptor as a float (from ``row['descriptors']``, else the row's own column).
+
+    A missing threshold or transport ``ea`` is +inf (the map never percolates that way);
+    a missing ``log10_sigma_300`` is -inf when ``ea`` is missing too (no percolating
+    network: σ = 0), else NaN (unknown carrier count); any other missing value is NaN.
+
+    Examples
+    --------
+    >>> descriptor_value({"descriptors": {"mpe": 0.3}}, "mpe"), descriptor_value({}, "e3d")
+    (0.3, inf)
+    >>> descriptor_value({"ea": None, "log10_sigma_300": None}, "log10_sigma_300")
+    -inf
+    """
     d = row.get("descriptors") or {}
-    v = d.get(name)
+    v = d.get(name, row.get(name))
     if v is None:
-        # a missing threshold means the map never percolates that way: +inf energy
-        return float("inf") if name in ("mpe", "e2d", "e3d") else float("nan")
+        if name in ("ea", "log10_sigma_300") and d.get("transport_error"):
+            return float("nan")  # transport failed on this row: unknown, not "never percolates"
+        if name in ("mpe", "e2d", "e3d", "ea"):
+            return float("inf")
+        if name == "log10_sigma_300" and d.get("ea", row.get("ea")) is None:
+            return float("-inf")
+        return float("nan")
     return float(v)
 
 

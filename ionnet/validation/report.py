@@ -201,6 +201,7 @@ def _tables(res: dict) -> list[str]:
                 f" | {_fmt(d['auc'])} [{_fmt(d['auc_ci'][0])}, {_fmt(d['auc_ci'][1])}] | {_fmt(d['top10'])}"
                 f" | {_fmt(d['base_rate'])} | {d['n_inf']} |")
         L.append("")
+        L += _transport_lines(m)
     L += ["## Figures", ""]
     for f in res["files"]:
         L.append(f"![{f}]({f})")
@@ -211,6 +212,24 @@ def _tables(res: dict) -> list[str]:
         L.append(f"| {r['model']} | {r['group']} | {r['framework']} | {r['order']} | {r['spacing']} | {r['n']} | "
                  f"{r['computed']} | `{r['settings_hash']}` | {r['elapsed_s']} |")
     L.append("")
+    return L
+
+
+def _transport_lines(m: dict) -> list[str]:
+    """Predicted vs measured activation energy and σ(300 K) of one population."""
+    L = []
+    act = m.get("activation")
+    if act:
+        L += ["Against the measured activation energy (Laskowski 2023, joined by ICSD id):", "",
+              "| predicted | n | Spearman ρ | MAE (eV) | never percolates |", "|---|---|---|---|---|"]
+        for name, a in act.items():
+            L.append(f"| {name} | {a['n']} | {_fmt(a['spearman'])} | {_fmt(a['mae_ev'])} | {a['n_inf']} |")
+        L.append("")
+    s = m.get("sigma_300")
+    if s and s["n"]:
+        L += [f"Predicted log10 σ(300 K) against measured log10 σ (uncensored, n = {s['n']}): Spearman "
+              f"{_fmt(s['spearman'])}, MAE {_fmt(s['mae_decades'])} decades, median offset "
+              f"{_fmt(s['median_offset_decades'])} decades (predicted − measured).", ""]
     return L
 
 

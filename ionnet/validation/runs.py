@@ -16,6 +16,7 @@ import numpy as np
 from ..errors import DataError
 from ..screening import ScreenSummary, StructureInput, read_results, screen
 from ..screening.tasks import Task
+from ..settings import framework_name
 from .datasets import DISORDERED_MODES, Plan, majority_approximant
 
 __all__ = ["GROUP_SETTINGS", "GROUP_NAMES", "Options", "Run", "framework_for", "screen_groups", "join", "populations"]
@@ -86,6 +87,11 @@ class Options:
         Bootstrap resamples of the 95 % intervals.
     command : str or None
         The command line, written into the report.
+    missing_ion : {'error', 'framework'}
+        ``'framework'``: a CIF of an empty-framework run that holds no ``ion`` (its
+        refinement did not locate it) fails first, then is screened again with
+        ``missing_ion='framework'`` (the CIF as given is the empty framework; the
+        other rows keep their settings hash); ``'error'``: it stays unscored.
     """
 
     models: tuple[str, ...]
@@ -107,6 +113,7 @@ class Options:
     task: Task | str | None
     progress: bool
     command: str | None
+    missing_ion: str = "error"
 
     def __post_init__(self) -> None:
         models = tuple(m.strip() for m in self.models if m.strip())
@@ -115,6 +122,8 @@ class Options:
         framework_for("x", self.framework)  # check the choice before any work
         if self.disordered not in DISORDERED_MODES:
             raise DataError(f"`disordered` must be one of {', '.join(DISORDERED_MODES)} (got {self.disordered!r})")
+        if self.missing_ion not in ("error", "framework"):
+            raise DataError(f"`missing_ion` must be 'error' or 'framework' (got {self.missing_ion!r})")
         if self.subset and self.subset_from not in ("scorable", "ordered"):
             raise DataError(f"`subset_from` must be 'scorable' or 'ordered' (got {self.subset_from!r})")
         object.__setattr__(self, "models", models)
@@ -213,7 +222,26 @@ def screen_groups(plan: Plan, opts: Options, db: str | os.PathLike, out: str, sc
                           progress=opts.progress, timeout_s=opts.timeout_s, **gs)
             runs.append(Run(model, g, opts.spacing_of(model), [it.structure_id for it in items], summ,
                             gs["framework"], gs["order"], {it.structure_id: it.key for it in items}))
+            if opts.missing_ion == "framework" and framework_name(gs["framework"]) == "empty":
+                runs += _without_ion(runs[-1], items, db, opts, gs)
     return runs
+
+
+def _without_ion(run: Run, items: list[StructureInput], db: str | os.PathLike, opts: Options, gs: dict) -> list[Run]:
+    """The structures of ``run`` that failed for holding no ``ion``, screened again as their own empty framework."""
+    failed = {r["structure_key"] for r in read_results(db, model=run.model, ion=opts.ion,
+                                                       settings_hash=run.summary.settings_hash, status="failed")
+              if f"contains no {opts.ion};" in (r.get("error") or "")}
+    again = [it for it in items if it.key in failed]
+    if not again:
+        return []
+    logger.info("validate: %s on %d %s structures without %s, as the empty framework", run.model, len(again),
+                run.group, opts.ion)
+    summ = screen(again, db, model=run.model, ion=opts.ion, spacing=run.spacing, connectivity=opts.connectivity,
+                  refine=opts.refine, workers=opts.workers, task=opts.task, progress=opts.progress,
+                  timeout_s=opts.timeout_s, missing_ion="framework", **gs)
+    return [Run(run.model, run.group, run.spacing, [it.structure_id for it in again], summ, gs["framework"],
+                gs["order"], {it.structure_id: it.key for it in again})]
 
 
 def run_records(run: Run, db: str | os.PathLike, ion: str, plan: Plan) -> list[dict]:
@@ -243,6 +271,7 @@ def join(runs: list[Run], db: str | os.PathLike, ion: str, plan: Plan) -> tuple[
     noting ``fallback_from``) and the counts of attempts, successes and failure reasons."""
     per_id: dict[str, dict[str, dict]] = {}
     coverage: dict[str, dict] = {}
+    seen: set[tuple[str, str, str]] = set()
     for run in runs:
         for rec in run_records(run, db, ion, plan):
             cur = per_id.setdefault(run.model, {}).get(rec["id"])
@@ -252,7 +281,9 @@ def join(runs: list[Run], db: str | os.PathLike, ion: str, plan: Plan) -> tuple[
                 per_id[run.model][rec["id"]] = rec
             cov = coverage.setdefault(run.model, {"attempted": 0, "ok": 0, "failed": {}, "by_group": {}})
             bg = cov["by_group"].setdefault(run.group, {"attempted": 0, "ok": 0})
-            bg["attempted"] += 1
+            if (run.model, run.group, rec["id"]) not in seen:  # a retry in the same group is one attempt
+                seen.add((run.model, run.group, rec["id"]))
+                bg["attempted"] += 1
             bg["ok"] += rec["status"] == "ok"
     table = {m: sorted(d.values(), key=lambda r: r["id"]) for m, d in per_id.items()}
     for model, recs in table.items():
