@@ -22,6 +22,8 @@ import time
 
 import numpy as np
 
+DESCRIPTOR_ROWS = ("mpe", "e3d", "fv_0.9", "xi", "ea", "log10_sigma_300")
+
 
 def stratified_subset(plan, n: int, seed: int, max_atoms: float) -> list[str]:
     """``n`` ids drawn round-robin over (group, superionic) strata, each stratum seed-permuted."""
@@ -46,6 +48,75 @@ def stratified_subset(plan, n: int, seed: int, max_atoms: float) -> list[str]:
     return out
 
 
+def _records(db: str, model: str, fw: str, ids: list[str], plan, spacing: float) -> list[dict]:
+    """One validation record per subset id: the row of ``model`` with the setting of its group
+    (ordered: ``fw``; Li-only disorder: empty; framework disorder: ``fw`` with order=True)."""
+    from ionnet.screening import read_results
+    from ionnet.settings import framework_name
+
+    group_of = plan.group_of()
+    rows = read_results(db, model=model, status=None)
+    out = []
+    for i in ids:
+        g = group_of[i]
+        want_fw = "empty" if g == "ion" else fw
+        want_order = g == "framework"
+        match = [r for r in rows if r["structure_id"] == i and framework_name(r["settings"]["framework"]) == want_fw
+                 and bool(r["settings"]["order"]) == want_order and abs(r["settings"]["spacing"] - spacing) < 1e-9]
+        row = next((r for r in match if r["status"] == "ok"), match[0] if match else None)
+        e = plan.entries[i]
+        out.append({"id": i, "group": g, "log10_sigma": e.log10_sigma, "censored": e.censored,
+                    "superionic": e.superionic, "row": row or {}, "status": row["status"] if row else "missing",
+                    "error": (row or {}).get("error")})
+    return out
+
+
+def _fmt(v) -> str:
+    return "–" if v is None or not np.isfinite(v) else f"{v:.2f}"
+
+
+def report(a) -> int:
+    """Markdown tables of every (model, framework) setting on the subset, BVSE beside them."""
+    from ionnet.validation.activation import activation_metrics, find_laskowski, join_activation, load_laskowski_ea, sigma_metrics
+    from ionnet.validation.datasets import load_obelix, plan_obelix
+    from ionnet.validation.metrics import DESCRIPTORS, control_metrics, descriptor_metrics
+
+    plan = plan_obelix(load_obelix(a.data))
+    ids = open(os.path.join(a.out, "subset.txt")).read().split()
+    measured = join_activation(os.path.join(a.data, "obelix.csv"), load_laskowski_ea(find_laskowski(a.data)))
+    walls = json.load(open(os.path.join(a.out, "walltimes.json")))
+    settings = [(m, fw, os.path.join(a.out, "screen.sqlite"), a.spacing) for m in a.models.split(",")
+                for fw in a.frameworks.split(",")]
+    if a.bvse_db:
+        settings.append(("bvse", "empty", a.bvse_db, a.bvse_spacing))
+    groups = {g: sum(1 for i in ids if plan.group_of()[i] == g) for g in ("ordered", "ion", "framework")}
+    n_sup = sum(plan.entries[i].superionic for i in ids)
+    print(f"Subset: {len(ids)} structures ({n_sup} superionic); groups {groups}\n")
+    print("| model | framework | scored | wall time (min) | " + " | ".join(f"{d} ρ / AUC" for d in DESCRIPTOR_ROWS)
+          + " | is disordered ρ / AUC | MPE vs Ea (n, ρ, MAE eV) | ea vs Ea (n, ρ, MAE eV) | log10 σ300 (n, ρ, MAE) |")
+    print("|---|---|---|---|" + "---|" * (len(DESCRIPTOR_ROWS) + 4))
+    for model, fw, db, spacing in settings:
+        recs = [r for r in _records(db, model, fw, ids, plan, spacing) if r["status"] == "ok"]
+        wall = sum(v["wall_s"] for k, v in walls.items() if k.startswith(f"{model}/{fw}/"))
+        cells = []
+        for d in DESCRIPTOR_ROWS:
+            m = descriptor_metrics(recs, d, DESCRIPTORS[d], seed=0, n_boot=200)
+            cells.append(f"{_fmt(m['spearman'])} / {_fmt(m['auc'])}")
+        c = control_metrics(recs, seed=0, n_boot=10)["control: is disordered"]
+        act = activation_metrics(recs, measured)
+        sig = sigma_metrics(recs)
+        print(f"| {model} | {fw} | {len(recs)}/{len(ids)} | {wall / 60:.1f} | " + " | ".join(cells)
+              + f" | {_fmt(c['spearman'])} / {_fmt(c['auc'])}"
+              + "".join(f" | {act[k]['n']}, {_fmt(act[k]['spearman'])}, {_fmt(act[k]['mae_ev'])}" for k in ("mpe", "ea"))
+              + f" | {sig['n']}, {_fmt(sig['spearman'])}, {_fmt(sig['mae_decades'])} |")
+    print()
+    for model, fw, db, spacing in settings:
+        bad = [r for r in _records(db, model, fw, ids, plan, spacing) if r["status"] != "ok"]
+        for r in bad:
+            print(f"- {model}/{fw}: {r['id']} {r['status']}: {' '.join(str(r['error']).split())[:120]}")
+    return 0
+
+
 def main(argv=None) -> int:
     from ionnet.screening import screen
     from ionnet.screening.inputs import StructureInput
@@ -63,7 +134,12 @@ def main(argv=None) -> int:
     ap.add_argument("--frameworks", default="empty,occupied", help="'occupied' is spelled 'vacancy' on older code")
     ap.add_argument("--timeout", type=float, default=900.0)
     ap.add_argument("--workers", type=int, default=2, help="worker processes (one torch thread each)")
+    ap.add_argument("--report", action="store_true", help="print the metrics tables of what is stored; run nothing")
+    ap.add_argument("--bvse-db", default=None, help="BVSE validation database: its rows on the subset are reported beside")
+    ap.add_argument("--bvse-spacing", type=float, default=0.3)
     a = ap.parse_args(argv)
+    if a.report:
+        return report(a)
     os.makedirs(a.out, exist_ok=True)
     plan = plan_obelix(load_obelix(a.data))
     sub_path = os.path.join(a.out, "subset.txt")

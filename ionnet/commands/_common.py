@@ -26,15 +26,29 @@ def float_list(text: str) -> list[float]:
     return values
 
 
-def positive_int(text: str) -> int:
-    """An integer >= 1 (argparse type)."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 1, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1 (got {text})")
-    return v
+def int_at_least(low: int):
+    """An argparse type: a whole number >= ``low``, with a one-line message otherwise.
+
+    Examples
+    --------
+    >>> int_at_least(0)("3"), positive_int("1")
+    (3, 1)
+    """
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a whole number >= {low}, got {text!r}") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"must be >= {low} (got {text})")
+        return v
+
+    parse.__name__ = f"int >= {low}"
+    return parse
+
+
+#: An integer >= 1 (argparse type).
+positive_int = int_at_least(1)
 
 
 def positive_float(text: str) -> float:

@@ -8,6 +8,7 @@ import math
 import sys
 
 from ..screening.ranking import RANK_KEYS
+from ._common import int_at_least
 
 _CSV_COLUMNS = [
     "rank", "structure_id", "formula", "model", "ion", "value", "value_spread", "n_configurations", "mpe", "e2d",
@@ -29,7 +30,7 @@ def register(sub) -> None:
     p.add_argument("--db", required=True, help="SQLite file written by 'ionnet screen'")
     p.add_argument("--by", choices=list(RANK_KEYS), default="mpe", help="descriptor to rank by (default: mpe)")
     p.add_argument("--fv-threshold", type=float, default=0.9, help="threshold of the fv column, eV (default 0.9)")
-    p.add_argument("--top", type=_count, default=20, help="rows to show (0: all; default 20)")
+    p.add_argument("--top", type=int_at_least(0), default=20, help="rows to show (0: all; default 20)")
     p.add_argument("--csv", metavar="FILE", default=None, help="also write the shown rows to this CSV")
     p.add_argument("--model", default=None, help="only this model")
     p.add_argument("--ion", default=None, help="only this mobile ion")
@@ -37,17 +38,6 @@ def register(sub) -> None:
     p.add_argument("--failed", action="store_true", help="list the failed structures and their errors instead")
     p.add_argument("--json", action="store_true", help="rows as JSON on stdout")
     p.set_defaults(func=run)
-
-
-def _count(text: str) -> int:
-    """An integer >= 0 (argparse type of --top)."""
-    try:
-        v = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number >= 0, got {text!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 (got {text})")
-    return v
 
 
 def _fmt(v, nd=4) -> str:

@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator
 
 from ..errors import OutputError
 
-__all__ = ["atomic_path", "check_output", "check_folder", "safe_name", "same_file", "one_line"]
+__all__ = ["atomic_path", "check_output", "check_folder", "ensure_folder", "safe_name", "same_file", "one_line"]
 
 
 def one_line(text: object, limit: int = 300) -> str:
@@ -83,6 +83,24 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
+def ensure_folder(folder: str, message: str, error: type[Exception] = OutputError) -> str:
+    """Create ``folder`` and its parents if missing; on failure raise ``error(message)``, where
+    ``message`` may name the reason as ``{reason}`` (the OS's words).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> d = ensure_folder(os.path.join(tempfile.mkdtemp(), "a", "b"), "cannot create it ({reason})")
+    >>> os.path.isdir(d)
+    True
+    """
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as e:
+        raise error(message.format(reason=e.strerror or e)) from None
+    return folder
+
+
 def check_output(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike] = (), option: str = "--output",
                  suffixes: tuple[str, ...] | None = None) -> str:
     """Check an output path before the work that fills it; create its folder.
@@ -119,12 +137,9 @@ def check_output(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike]
     for src in inputs:
         if src is not None and same_file(target, src):
             raise OutputError(f"{option} {one_line(target)} is an input of this command; choose another output file")
-    folder = os.path.dirname(os.path.abspath(target))
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"cannot create the folder of {option} {one_line(target)} ({e.strerror}); "
-                          "choose a writable place") from None
+    folder = ensure_folder(os.path.dirname(os.path.abspath(target)),
+                           f"cannot create the folder of {option} {one_line(target)} ({{reason}}); "
+                           "choose a writable place")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write {option} {one_line(target)}: folder {one_line(folder)} is not writable")
     if os.path.lexists(target) and not os.path.isfile(target) and not os.path.islink(target):
@@ -143,11 +158,7 @@ def check_folder(path: str | os.PathLike, *, option: str = "--out") -> str:
     folder = os.fspath(path)
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise OutputError(f"{option} {one_line(folder)} is a file, not a folder; give a folder name")
-    try:
-        os.makedirs(folder, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"cannot create {option} folder {one_line(folder)} ({e.strerror}); "
-                          "choose a writable place") from None
+    ensure_folder(folder, f"cannot create {option} folder {one_line(folder)} ({{reason}}); choose a writable place")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write in {option} folder {one_line(folder)}; choose a writable place")
     return folder

@@ -26,6 +26,7 @@ from datetime import datetime, timezone
 
 from .._version import __version__
 from ..errors import ScreenError
+from ..io.files import ensure_folder
 from ..settings import ScreenSettings
 
 __all__ = ["SCHEMA_VERSION", "FV_CURVE_STEP_EV", "FV_CURVE_MAX_EV", "connect", "record", "existing_status", "read_results",
@@ -120,12 +121,9 @@ def _check_db_file(path: str, shown: str, *, create: bool) -> None:
     if not os.path.exists(path):
         if not create:
             raise ScreenError(f"results database not found: {shown}; screen structures into it first")
-        parent = os.path.dirname(os.path.abspath(path))
-        try:
-            os.makedirs(parent, exist_ok=True)
-        except OSError as e:
-            raise ScreenError(f"cannot create the folder of results database {shown} ({e.strerror}); "
-                              "choose a writable place") from None
+        ensure_folder(os.path.dirname(os.path.abspath(path)),
+                      f"cannot create the folder of results database {shown} ({{reason}}); choose a writable place",
+                      ScreenError)
         return
     try:
         with open(path, "rb") as fh:
