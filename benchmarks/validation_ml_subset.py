@@ -5,8 +5,8 @@ Run (long; outside git)::
     IONNET_M3GNET_PATH=/work/shared/models/M3GNet-MP-2021.2.8-PES nice -n 15 \
         python benchmarks/validation_ml_subset.py --data /work/shared/data/obelix --out /work/valruns/ml
 
-The subset: entries with a CIF and a conductivity, whose CIF has <= ``--max-atoms`` atoms
-(sum of occupancies, a proxy for the ordered cell), stratified by (disorder group, superionic
+The subset: entries with a CIF and a conductivity whose scanned cell has <= ``--max-atoms``
+atoms (the CIF's sum of occupancies; a framework-disordered CIF's ordered supercell), stratified by (disorder group, superionic
 class); ``numpy.random.default_rng(seed).permutation`` of the sorted ids in each stratum, taken
 round-robin until ``--n`` ids.  The ids are written to ``<out>/subset.txt`` first.
 Each (model, framework) setting is one ``ionnet.screen`` call into ``<out>/screen.sqlite``
@@ -25,8 +25,31 @@ import numpy as np
 DESCRIPTOR_ROWS = ("mpe", "e3d", "fv_0.9", "xi", "ea", "log10_sigma_300")
 
 
+def ordered_atoms(cif: str, group: str) -> float:
+    """Atoms of the cell the ML models scan: the CIF's (sum of occupancies), or for a framework-disordered
+    CIF its ordered supercell (``order=True``: framework atoms plus the Li count); inf if it cannot be ordered."""
+    from pymatgen.core import Structure
+
+    from ionnet.scanning.structure import order_configurations
+
+    s = Structure.from_file(cif)
+    if group != "framework":
+        return float(s.composition.num_atoms)
+    try:
+        configs, info = order_configurations(s, "Li", "empty")
+    except Exception:  # noqa: BLE001 - not orderable: never drawn
+        return float("inf")
+    return float(len(configs[0]) + info["n_mobile"])
+
+
 def stratified_subset(plan, n: int, seed: int, max_atoms: float) -> list[str]:
-    """``n`` ids drawn round-robin over (group, superionic) strata, each stratum seed-permuted."""
+    """``n`` ids drawn round-robin over (group, superionic) strata, each stratum seed-permuted.
+
+    The strata hold the CIFs with at most ``max_atoms`` atoms (sum of occupancies); each is
+    permuted with one ``default_rng(seed)`` in turn, and a drawn framework-disordered CIF whose
+    ordered supercell has more than ``max_atoms`` atoms is passed over (the permutations, and so
+    the draws of the other strata, do not depend on that check).
+    """
     from pymatgen.core import Structure
 
     strata: dict[tuple[str, bool], list[str]] = {}
@@ -39,12 +62,15 @@ def stratified_subset(plan, n: int, seed: int, max_atoms: float) -> list[str]:
             if s.composition.num_atoms <= max_atoms:
                 strata.setdefault((g, plan.entries[i].superionic), []).append(i)
     rng = np.random.default_rng(seed)
-    queues = [list(np.array(v)[rng.permutation(len(v))]) for _, v in sorted(strata.items())]
+    queues = [(g, list(np.array(v)[rng.permutation(len(v))])) for (g, _), v in sorted(strata.items())]
     out: list[str] = []
-    while len(out) < n and any(queues):
-        for q in queues:
-            if q and len(out) < n:
-                out.append(str(q.pop(0)))
+    while len(out) < n and any(q for _, q in queues):
+        for g, q in queues:
+            while q and len(out) < n:
+                i = str(q.pop(0))
+                if g != "framework" or ordered_atoms(plan.entries[i].cif, g) <= max_atoms:
+                    out.append(i)
+                    break
     return out
 
 

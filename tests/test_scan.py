@@ -513,3 +513,34 @@ def test_missing_ion_framework_scans_a_structure_without_the_ion_as_its_empty_fr
     assert ionnet.ScanSettings(missing_ion="framework").key()["missing_ion"] == "framework"
     with pytest.raises(ScanError, match="missing_ion"):
         ionnet.ScanSettings(missing_ion="yes")
+
+
+class _PocketAndChannel:
+    """Analytic field on the unit cell: a sealed pocket at -2 eV around (1/4, 1/4, 1/4), a channel along a
+    through the Li site (1/2, 1/2, 1/2) with a 0.5 eV barrier at x = 0 (where the Cl atom sits), 10 eV elsewhere."""
+
+    name = "pocket-channel"
+
+    def energies(self, framework, ion, frac_coords, *, batch_size=None, progress=False):
+        f = np.asarray(frac_coords, dtype=np.float64) % 1.0
+        e = np.full(len(f), 10.0)
+        chan = (f[:, 1] - 0.5) ** 2 + (f[:, 2] - 0.5) ** 2 < 0.12 ** 2
+        e[chan] = 0.25 * (1 + np.cos(2 * np.pi * f[chan, 0]))
+        e[np.sum((f - 0.25) ** 2, axis=1) < 0.1 ** 2] = -2.0
+        return e
+
+
+def test_frontier_grows_from_the_sites_behind_a_sealed_deeper_pocket():
+    """The global minimum is a sealed pocket; the Li site's channel passes through the exclusion sphere of
+    the Cl atom.  The frontier check must grow from the site too, so the site's MPE equals the dense scan's."""
+    from pymatgen.core import Lattice, Structure
+
+    s = Structure(Lattice.cubic(6.0), ["Li", "Cl"], [[0.5, 0.5, 0.5], [0.0, 0.5, 0.5]])
+    kw = dict(shape=(20, 20, 20), framework="empty", symmetry=False, progress=False)
+    dense = scan(s, "Li", _PocketAndChannel(), min_distance=0, ceiling=None, **kw)
+    fast = scan(s, "Li", _PocketAndChannel(), min_distance=1.5, **kw)
+    assert np.isinf(fast.energies).any()  # the exclusion sphere left nodes out
+    rd, rf = ionnet.analyze(dense), ionnet.analyze(fast)
+    assert rd.mpe == pytest.approx(0.5, abs=1e-6)  # the 0.5 eV barrier above the site (the pocket is sealed)
+    assert rf.mpe == pytest.approx(rd.mpe, abs=1e-9)
+    assert rf.free_volume(2.6) == pytest.approx(rd.free_volume(2.6), abs=1e-12)

@@ -3,8 +3,8 @@
 Array in, array out.  A scan first leaves out the nodes inside exclusion
 spheres around the framework atoms (:func:`sphere_mask`), then repeatedly
 evaluates the not-yet-evaluated neighbours (:func:`dilate26`) of every node the
-minimum reaches without climbing above a ceiling (:func:`reachable_below`),
-until none is left: every threshold and free volume below the ceiling is then
+minimum, or the basin minimum of a mobile-ion site, reaches without climbing
+above a ceiling (:func:`reachable_below`), until none is left: every threshold and free volume below the ceiling is then
 that of a dense scan.  :func:`coarse_mask`, :func:`coarse_corner_min` and
 :func:`coarse_interpolate` serve the coarse-to-fine option.
 """
@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 from numpy.typing import NDArray
 
+from .sources import site_sources
 from .sweep import sweep
 
 __all__ = [
@@ -87,20 +88,47 @@ def dilate26(mask: NDArray[np.bool_]) -> NDArray[np.bool_]:
     return out
 
 
-def reachable_below(energies: NDArray[np.float64], ceiling_ev: float, *, source_tol_ev: float) -> NDArray[np.bool_]:
-    """Nodes reachable from the minimum through 26-connected nodes no higher than ``min + ceiling_ev``.
+def _site_mask(energies: NDArray[np.float64], sites_frac, connectivities: Sequence[int]) -> NDArray[np.bool_]:
+    """Basin minima of the sites ``sites_frac`` for each descent connectivity, as one flat mask."""
+    mask = np.zeros(energies.size, dtype=bool)
+    if sites_frac is None or len(sites_frac) == 0:
+        return mask
+    frac = np.asarray(sites_frac, dtype=np.float64).reshape(-1, 3)
+    for c in connectivities:
+        mask[site_sources(energies, frac, connectivity=c)] = True
+    return mask
 
-    Every node within ``source_tol_ev`` of the minimum is a source, so this is a
-    superset of what any source-based analysis (connectivity 6, 18 or 26, a
-    source tolerance up to ``source_tol_ev``) sees below the ceiling.
+
+def reachable_below(energies: NDArray[np.float64], ceiling_ev: float, *, source_tol_ev: float,
+                    sites_frac=None) -> NDArray[np.bool_]:
+    """Nodes reachable through 26-connected nodes no higher than ``min + ceiling_ev`` from the sources.
+
+    The sources are every node within ``source_tol_ev`` of the minimum and the basin
+    minima of the mobile-ion sites ``sites_frac`` ((S, 3) fractional; descents at
+    connectivity 6, 18 and 26), so this is a superset of what any source-based analysis
+    (``'min'`` with a source tolerance up to ``source_tol_ev``, or ``'sites'``; connectivity
+    6, 18 or 26) sees below the ceiling, also for a site behind a sealed deeper pocket.
+
+    Examples
+    --------
+    >>> e = np.full((8, 1, 1), 5.0); e[1, 0, 0] = 0.0; e[5, 0, 0] = 1.0   # two wells, walls of 5 eV
+    >>> np.flatnonzero(reachable_below(e, 2.0, source_tol_ev=0.05)).tolist()
+    [1]
+    >>> np.flatnonzero(reachable_below(e, 2.0, source_tol_ev=0.05, sites_frac=[[0.6, 0, 0]])).tolist()
+    [1, 5]
     """
     e0 = float(np.min(energies))
-    level = sweep(energies, connectivity=26, source=energies <= e0 + source_tol_ev)[0]
+    src = (energies <= e0 + source_tol_ev).reshape(-1) | _site_mask(energies, sites_frac, (6, 18, 26))
+    level = sweep(energies, connectivity=26, source=src.reshape(energies.shape))[0]
     return level <= e0 + ceiling_ev
 
 
-def mpe(energies: NDArray[np.float64]) -> float:
-    """Minimal (1D) percolation energy of a grid, eV above its minimum (connectivity 6); +inf if none.
+def mpe(energies: NDArray[np.float64], sites_frac=None) -> float:
+    """Minimal (1D) percolation energy of a grid, eV above its minimum; +inf if none.
+
+    From the minimum at connectivity 6 (an upper bound of every connectivity's) and, with
+    ``sites_frac``, the largest of that and the thresholds from the sites' basin minima at
+    connectivity 6 and 26: a ceiling at this value covers the MPE of either source choice.
 
     Examples
     --------
@@ -111,8 +139,13 @@ def mpe(energies: NDArray[np.float64]) -> float:
     if not np.isfinite(energies).any():
         return float("inf")
     e0 = float(np.min(energies))
-    thr = sweep(energies, connectivity=6, source=energies <= e0 + 1e-6)[1]
-    return float(thr[0] - e0)
+    out = float(sweep(energies, connectivity=6, source=energies <= e0 + 1e-6)[1][0] - e0)
+    if sites_frac is not None and len(sites_frac):
+        for c in (6, 26):
+            src = _site_mask(energies, sites_frac, (c,))
+            if src.any():
+                out = max(out, float(sweep(energies, connectivity=c, source=src.reshape(energies.shape))[1][0] - e0))
+    return out
 
 
 def coarse_mask(shape: Sequence[int]) -> NDArray[np.bool_]:

@@ -122,13 +122,21 @@ def _slot(x, c, vmin, ledge):
 
 # --------------------------------------------------------------------------- framework bonds
 @njit(cache=True)
-def _framework_bonds(cart, lattice, inv, r, lo, hi, n_slots_atom):
-    """All framework-framework bonds, unsorted, with what is needed to sort them later."""
+def _wrapped_atoms(cart, lattice, inv):
+    """Each atom wrapped into the cell (``cic``) and the correction that wrapping applied (``corr``)."""
     n = cart.shape[0]
     cic = np.empty((n, 3))
     corr = np.empty((n, 3))
     for a in range(n):
         _wrap_atom(cart[a], lattice, inv, cic[a], corr[a])
+    return cic, corr
+
+
+@njit(cache=True)
+def _framework_bonds(cart, lattice, inv, r, lo, hi, n_slots_atom):
+    """All framework-framework bonds, unsorted, with what is needed to sort them later."""
+    n = cart.shape[0]
+    cic, corr = _wrapped_atoms(cart, lattice, inv)
     ni = hi[0] - lo[0]
     nj = hi[1] - lo[1]
     nk = hi[2] - lo[2]
@@ -417,10 +425,7 @@ def _batch_bonds(pcs, cart, lattice, inv, r, lo, hi, n_slots_atom, cmin, fw_c, f
 def _image_points(cart, lattice, inv, lo, hi, n_slots_atom, fmin, fmax):
     """Image points of the framework atoms whose fractional coordinates lie in [fmin, fmax]."""
     n = cart.shape[0]
-    cic = np.empty((n, 3))
-    corr = np.empty((n, 3))
-    for a in range(n):
-        _wrap_atom(cart[a], lattice, inv, cic[a], corr[a])
+    cic, corr = _wrapped_atoms(cart, lattice, inv)
     nj = hi[1] - lo[1]
     nk = hi[2] - lo[2]
     tot = (hi[0] - lo[0]) * nj * nk * n

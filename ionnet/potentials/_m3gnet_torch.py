@@ -440,14 +440,7 @@ class LegacyM3GNet(nn.Module):
                     upd = self._mlp_chunk(e, pn_src, pn_dst, s_, d_, r_, blk["node"])
                     _scatter_rows(agg_np, upd.numpy(), d_, min(sl.stop, n_bonds) - sl.start)
             node = node + agg
-        with record_function("m3gnet.readout"):
-            atomic = model.final_layer(node).reshape(-1)
-            energy = atomic.new_zeros(batch.num_graphs).index_add_(0, batch.node_graph, atomic)
-            energy = pot.data_std * energy + pot.data_mean
-            if pot.element_refs is not None:
-                offset = pot.element_refs.property_offset.to(energy.dtype)
-                energy = energy + energy.new_zeros(batch.num_graphs).index_add_(0, batch.node_graph, offset[batch.node_type])
-        return energy
+        return _readout(model, pot, node, batch)
 
     # ------------------------------------------------------------------ forward
     def geometry(self, pos: Tensor, shift: Tensor, batch: GraphBatch) -> tuple[Tensor, Tensor]:
@@ -550,11 +543,18 @@ class LegacyM3GNet(nn.Module):
                 w = conv.node_weight_func(rbf)
                 mess = upd.mul_(w) if inplace else upd * w
                 node = node + torch.zeros_like(node).index_add_(0, dst, mess)  # matgl 1.x: into the destination
-        with record_function("m3gnet.readout"):
-            atomic = model.final_layer(node).reshape(-1)
-            energy = atomic.new_zeros(batch.num_graphs).index_add_(0, batch.node_graph, atomic)
-            energy = pot.data_std * energy + pot.data_mean
-            if pot.element_refs is not None:
-                offset = pot.element_refs.property_offset.to(energy.dtype)
-                energy = energy + energy.new_zeros(batch.num_graphs).index_add_(0, batch.node_graph, offset[batch.node_type])
-        return energy
+        return _readout(model, pot, node, batch)
+
+
+def _readout(model, pot, node: Tensor, batch: GraphBatch) -> Tensor:
+    """Total energy per graph (eV): the final layer's atomic energies summed, scaled and shifted as matgl does."""
+    from torch.profiler import record_function
+
+    with record_function("m3gnet.readout"):
+        atomic = model.final_layer(node).reshape(-1)
+        energy = atomic.new_zeros(batch.num_graphs).index_add_(0, batch.node_graph, atomic)
+        energy = pot.data_std * energy + pot.data_mean
+        if pot.element_refs is not None:
+            offset = pot.element_refs.property_offset.to(energy.dtype)
+            energy = energy + energy.new_zeros(batch.num_graphs).index_add_(0, batch.node_graph, offset[batch.node_type])
+    return energy

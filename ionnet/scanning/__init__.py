@@ -262,7 +262,7 @@ def _map(j: int, m: int, plan: GridPlan, pot: Potential, ion: str, settings: Sca
     int_ops = ops.integer_ops(plan.shape) if settings.symmetry else None
     ceiling = None if settings.ceiling is None else DEFAULT_CEILING_EV if settings.ceiling == "auto" else settings.ceiling
     evaluation = MapEvaluation(j, plan.frameworks[m].structure, pot, ion, plan.shape, int_ops, plan.excluded[m], ckpt,
-                               batch_size=settings.batch_size)
+                               batch_size=settings.batch_size, sites_frac=_site_fracs(plan, m, ion))
     energies, stats = evaluation.run(refine=settings.refine, ceiling_ev=ceiling, progress=progress,
                                      auto_max_ev=AUTO_CEILING_MAX_EV if settings.ceiling == "auto" else None)
     if not np.isfinite(energies).any():
@@ -290,14 +290,22 @@ def _map(j: int, m: int, plan: GridPlan, pot: Potential, ion: str, settings: Sca
     return EnergyGrid(energies, lattice, structure=plan.frameworks[m].structure, metadata=meta)
 
 
-def _mobile_sites(plan: GridPlan, m: int, ion: str, symmetry: bool) -> dict:
-    """Metadata of map ``m``'s sources: ``mobile_sites_frac`` (the scanned ion's site, or every mobile
-    site of the empty framework) and ``orbit_node_ops`` (the node operations onto its orbit's maps)."""
+def _site_fracs(plan: GridPlan, m: int, ion: str) -> list[list[float]]:
+    """Fractional positions of map ``m``'s mobile-ion sites: the scanned ion's site, or every mobile
+    site of the empty framework."""
     fw = plan.frameworks[m].meta
     if "site_index" not in fw:
-        sites = [[float(x) for x in site.frac_coords] for site in plan.structure if ion in site_elements(site)]
-        return {"mobile_sites_frac": sites}
-    out: dict = {"mobile_sites_frac": [[float(x) for x in plan.structure[fw["site_index"]].frac_coords]]}
+        return [[float(x) for x in site.frac_coords] for site in plan.structure if ion in site_elements(site)]
+    return [[float(x) for x in plan.structure[fw["site_index"]].frac_coords]]
+
+
+def _mobile_sites(plan: GridPlan, m: int, ion: str, symmetry: bool) -> dict:
+    """Metadata of map ``m``'s sources: ``mobile_sites_frac`` (:func:`_site_fracs`) and
+    ``orbit_node_ops`` (the node operations onto its orbit's maps)."""
+    fw = plan.frameworks[m].meta
+    out: dict = {"mobile_sites_frac": _site_fracs(plan, m, ion)}
+    if "site_index" not in fw:
+        return out
     if symmetry and len(fw.get("equivalent_sites", ())) > 1:
         out["orbit_node_ops"] = orbit_node_ops(plan.structure, fw["site_index"], fw["equivalent_sites"], plan.shape)
     return out

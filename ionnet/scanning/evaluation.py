@@ -70,14 +70,18 @@ class MapEvaluation:
     checkpoint : Checkpoint
     batch_size : int or None
         Passed to the potential.
+    sites_frac : (S, 3) fractional positions or None
+        The mobile-ion sites of this map: their basin minima are sources of the
+        frontier check beside the minimum (the analysis' default ``'sites'`` sources).
     """
 
     def __init__(self, index: int, framework: Structure, pot: Potential, ion: str, shape: tuple[int, int, int],
                  int_ops: tuple[NDArray[np.int64], NDArray[np.int64]] | None, excluded: NDArray[np.bool_],
-                 checkpoint: Checkpoint, *, batch_size: int | None = None):
+                 checkpoint: Checkpoint, *, batch_size: int | None = None, sites_frac=None):
         t0 = time.perf_counter()
         self.index, self.framework, self.pot, self.ion, self.shape = index, framework, pot, ion, tuple(shape)
         self.checkpoint, self.batch_size = checkpoint, batch_size
+        self.sites_frac = None if sites_frac is None or len(sites_frac) == 0 else np.asarray(sites_frac, float).reshape(-1, 3)
         self.n_ops = 0 if int_ops is None else len(int_ops[0])
         rep = orbit_representatives(shape, *int_ops) if int_ops is not None else np.arange(int(np.prod(shape)))
         self.reps, inv = np.unique(rep, return_inverse=True)
@@ -168,7 +172,8 @@ class MapEvaluation:
             fin = np.isfinite(e)
             if not fin.any():
                 return rounds
-            reach = frontier.reachable_below(np.where(fin, e, np.inf), ceiling_ev, source_tol_ev=FRONTIER_SOURCE_TOL_EV)
+            reach = frontier.reachable_below(np.where(fin, e, np.inf), ceiling_ev, source_tol_ev=FRONTIER_SOURCE_TOL_EV,
+                                             sites_frac=self.sites_frac)
             need = frontier.dilate26(reach) & ~kn
             if not need.any():
                 return rounds
@@ -183,7 +188,7 @@ class MapEvaluation:
             rounds += self.close_frontier(c)
             if auto_max_ev is None or c >= auto_max_ev:
                 break
-            t1 = frontier.mpe(self.grid(np.inf))
+            t1 = frontier.mpe(self.grid(np.inf), self.sites_frac)
             if t1 <= c:
                 break
             # t1 (unknown nodes at +inf) is an upper bound: one more pass at t1 makes it exact
