@@ -2,8 +2,9 @@
 
 Site graphs of ~1,000 sites, 20 temperatures (300..1000 K):
 
-* ``lifepo4-3x3x3``: the bundled LiFePO4 BVSE site graph tiled 3x3x3 (972 sites,
-  the topology and energies of a real material);
+* ``lifepo4-5x5x5``: the bundled LiFePO4 BVSE site graph (8 sites per cell at the
+  default connectivity 26) tiled 5x5x5 (1,000 sites, the topology and energies of a
+  real material); ``lifepo4-3x3x3`` (216 sites) is kept for comparison;
 * ``cubic-10``: a 10x10x10 periodic cubic network (1,000 sites, 3,000 saddles,
   random site energies 0..0.2 eV and barriers 0.2..0.6 eV): every site has six
   neighbours in 3D, so the end of the elimination is a dense block of ~250 sites;
@@ -165,7 +166,7 @@ def main() -> None:
     p.add_argument("--precision", type=float, default=0.01, help="KMC relative standard error on D_mean")
     p.add_argument("--walkers", type=int, default=300)
     p.add_argument("--hops", type=int, default=5000)
-    p.add_argument("--cases", default="lifepo4-3x3x3,cubic-10,random-8,random-12,random-16",
+    p.add_argument("--cases", default="lifepo4-5x5x5,cubic-10,random-8,random-12,random-16",
                    help="comma-separated subset of the cases")
     args = p.parse_args()
     import ionnet
@@ -173,6 +174,7 @@ def main() -> None:
 
     temps = np.linspace(300, 1000, 20)
     cases = {
+        "lifepo4-5x5x5": lambda: tile_sites(ionnet.analyze(example_grid("LiFePO4_bvse")).sites(), (5, 5, 5)),
         "lifepo4-3x3x3": lambda: tile_sites(ionnet.analyze(example_grid("LiFePO4_bvse")).sites(), (3, 3, 3)),
         "cubic-10": lambda: cubic_sites(10),
         "random-8": lambda: random_sites(1000, 8),
