@@ -375,3 +375,18 @@ def test_validate_missing_ion_and_measured_activation_energies(tmp_path):
     assert "Against the measured activation energy" in report and "| ea | 6 | 1.00 |" in report
     r3 = validate(d, tmp_path / "v.sqlite", tmp_path / "r3", activation=None, **kw)
     assert "activation" not in r3["metrics"]["toy"]
+
+
+def test_validate_n_configurations_reaches_only_the_ordered_approximants(obelix_dir, tmp_path):
+    from ionnet.errors import DataError
+    from ionnet.screening import read_results
+    from ionnet.validation import validate
+
+    task = f"{os.path.join(HERE, 'test_validate.py')}:lattice_task"
+    validate(obelix_dir, tmp_path / "v.sqlite", tmp_path / "rep", models=["toy"], task=task, n_boot=10,
+             n_configurations=3)
+    settings = {r["structure_id"]: r["settings"] for r in read_results(tmp_path / "v.sqlite", status=None)}
+    assert settings["fw1"]["n_configurations"] == 3 and settings["fw1"]["order"]
+    assert settings["o0"]["n_configurations"] == 1 and settings["li1"]["n_configurations"] == 1
+    with pytest.raises(DataError, match="n_configurations"):
+        validate(obelix_dir, tmp_path / "v.sqlite", tmp_path / "rep", models=["toy"], task=task, n_configurations=0)

@@ -6,7 +6,7 @@ import json
 import shlex
 
 from ..settings import ScanSettings
-from ._common import add_connectivity_argument
+from ._common import add_connectivity_argument, positive_int
 
 
 def register(sub) -> None:
@@ -43,6 +43,8 @@ def register(sub) -> None:
     p.add_argument("--missing-ion", choices=["error", "framework"], default="error",
                    help="a CIF without the mobile ion (empty-framework runs): unscored (error, default), or "
                         "screened again as given as its own empty framework")
+    p.add_argument("--n-configurations", type=positive_int, default=1,
+                   help="ordered configurations per framework-disordered CIF (mean and spread stored; default 1)")
     p.add_argument("--activation", default="auto", metavar="FOLDER",
                    help="Laskowski 2023 folder of measured activation energies, joined by ICSD id "
                         "(default auto: laskowski2023 beside --data; 'none' to skip)")
@@ -72,6 +74,7 @@ def _command(args: argparse.Namespace) -> str:
         parts += ["--subset-from", args.subset_from]
     parts += ["--seed", str(args.seed), "--ion", args.ion, "--disordered", args.disordered,
               "--framework", args.framework, "--missing-ion", args.missing_ion,
+              "--n-configurations", str(args.n_configurations),
               "--workers", str(args.workers), "--connectivity", str(args.connectivity)]
     if args.refine:
         parts.append("--refine")
@@ -106,6 +109,7 @@ def run(args: argparse.Namespace) -> int:
         command=_command(args),
         activation=None if args.activation == "none" else args.activation,
         missing_ion=args.missing_ion,
+        n_configurations=args.n_configurations,
     )
     if args.json:
         print(json.dumps(res, default=str))

@@ -121,6 +121,7 @@ def validate(
     limit: int | None = None, workers: int = 1, connectivity: int = DEFAULT_CONNECTIVITY, refine: bool = False,
     n_boot: int = 1000, timeout_s: float | None = None, task: Task | str | None = None, progress: bool = False,
     command: str | None = None, activation: str | os.PathLike | None = "auto", missing_ion: str = "error",
+    n_configurations: int = 1,
 ) -> dict:
     """Screen the OBELiX CIFs and score each descriptor against measured conductivity.
 
@@ -154,6 +155,9 @@ def validate(
         ``'framework'``: an empty-framework CIF that holds no ``ion`` is screened again as
         its own empty framework (:class:`~ionnet.ScanSettings` ``missing_ion``); ``'error'``:
         it stays unscored.
+    n_configurations : int
+        Ordered configurations of each framework-disordered CIF: descriptors are their mean,
+        the per-configuration values and spread are stored (``ionnet rank`` shows mean ± spread).
     activation : folder, 'auto' or None
         The Laskowski 2023 folder of measured activation energies, joined by ICSD id
         (:mod:`ionnet.validation.activation`); ``'auto'``: ``<data>/../laskowski2023`` when it
@@ -176,7 +180,7 @@ def validate(
         subset_models = [m for m in models if m.strip() != "bvse"] if subset else []
     opts = Options(tuple(models), spacing, subset, tuple(subset_models), subset_spacing, subset_from, seed, ion,
                    disordered, framework, limit, workers, connectivity, refine, n_boot, timeout_s, task, progress,
-                   command, missing_ion)
+                   command, missing_ion, n_configurations)
     out = os.fspath(out)
     entries = load_obelix(data)  # a missing or unreadable table fails before --out is created
     os.makedirs(out, exist_ok=True)

@@ -92,6 +92,9 @@ class Options:
         refinement did not locate it) fails first, then is screened again with
         ``missing_ion='framework'`` (the CIF as given is the empty framework; the
         other rows keep their settings hash); ``'error'``: it stays unscored.
+    n_configurations : int
+        Ordered configurations per framework-disordered CIF (``order=True``): the
+        descriptors are their mean, the spread is stored per row (1: the lowest-Ewald one).
     """
 
     models: tuple[str, ...]
@@ -114,6 +117,7 @@ class Options:
     progress: bool
     command: str | None
     missing_ion: str = "error"
+    n_configurations: int = 1
 
     def __post_init__(self) -> None:
         models = tuple(m.strip() for m in self.models if m.strip())
@@ -122,6 +126,9 @@ class Options:
         framework_for("x", self.framework)  # check the choice before any work
         if self.disordered not in DISORDERED_MODES:
             raise DataError(f"`disordered` must be one of {', '.join(DISORDERED_MODES)} (got {self.disordered!r})")
+        if isinstance(self.n_configurations, bool) or not isinstance(self.n_configurations, int) \
+                or self.n_configurations < 1:
+            raise DataError(f"`n_configurations` must be a positive integer (got {self.n_configurations!r})")
         if self.missing_ion not in ("error", "framework"):
             raise DataError(f"`missing_ion` must be 'error' or 'framework' (got {self.missing_ion!r})")
         if self.subset and self.subset_from not in ("scorable", "ordered"):
@@ -217,6 +224,8 @@ def screen_groups(plan: Plan, opts: Options, db: str | os.PathLike, out: str, sc
             gs = dict(GROUP_SETTINGS[g])
             if g in ("ordered", "framework"):
                 gs["framework"] = framework_for(model, opts.framework)
+            if gs["order"] and opts.n_configurations > 1:
+                gs["n_configurations"] = opts.n_configurations
             summ = screen(items, db, model=model, ion=opts.ion, spacing=opts.spacing_of(model),
                           connectivity=opts.connectivity, refine=opts.refine, workers=opts.workers, task=opts.task,
                           progress=opts.progress, timeout_s=opts.timeout_s, **gs)
