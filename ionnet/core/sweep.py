@@ -82,7 +82,7 @@ def _record(root, rank, basis, thr, dirs, cur, ev):
 
 
 @njit(cache=True)
-def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted):
+def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted, adjm):
     na = shape[0]
     nb = shape[1]
     nc = shape[2]
@@ -115,6 +115,22 @@ def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted):
         nl[i, 1] = -1
     basis = np.zeros((ntot, 3, 3), dtype=np.int32)
 
+    nbr = np.zeros((nsteps, 4), dtype=np.int64)  # per stencil step: neighbour row, image shift
+    # processing step of each node in the block layout (n_active: never active), so that
+    # "is this neighbour active" reads 4 bytes instead of a 16-byte union-find row
+    # (only with 18/26 neighbours, where most of them are skipped; with 6 every active one is read anyway)
+    use_step = False
+    for s in range(nsteps):
+        if adjm[s] != 0:
+            use_step = True
+    stepb = np.full(ntot if use_step else 1, n_active, dtype=np.int32)
+    for t in range(n_active if use_step else 0):
+        vf = order[t]
+        vi = vf // (nb * nc)
+        vj = (vf // nc) % nb
+        vk = vf % nc
+        stepb[(((vi >> 2) * nbb + (vj >> 2)) * ncb + (vk >> 2)) * 64 + (((vi & 3) << 4) | ((vj & 3) << 2) | (vk & 3))] = t
+
     thr_src = np.full(3, np.inf)
     thr_any = np.full(3, np.inf)
     dir_src = np.zeros((3, 3, 3), dtype=np.int64)
@@ -133,6 +149,8 @@ def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted):
             pw = (((pi >> 2) * nbb + (pj >> 2)) * ncb + (pk >> 2)) * 64 + (((pi & 3) << 4) | ((pj & 3) << 2) | (pk & 3))
             _prefetch_row(po, pw)
             _prefetch_row(nl, pw)
+            if use_step:
+                _prefetch_row(stepb, pw)
         vf = order[t]
         ev = e_sorted[t]
         vi = vf // (nb * nc)
@@ -149,6 +167,8 @@ def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted):
         cv0 = 0
         cv1 = 0
         cv2 = 0
+        # first the active neighbours: their rows and image shifts, one bit each in amask
+        amask = 0
         for s in range(nsteps):
             ui = vi + steps[s, 0]
             uj = vj + steps[s, 1]
@@ -184,8 +204,38 @@ def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted):
                     uk -= nc
                     s2 = 1
             u = (((ui >> 2) * nbb + (uj >> 2)) * ncb + (uk >> 2)) * 64 + (((ui & 3) << 4) | ((uj & 3) << 2) | (uk & 3))
-            if po[u, 0] == u and po[u, 1] == 0:
+            if use_step:
+                if stepb[u] > t:
+                    continue  # not active yet (u == v, an axis of one node, is active)
+            elif po[u, 0] == u and po[u, 1] == 0:
                 continue  # not active yet
+            nbr[s, 0] = u
+            nbr[s, 1] = s0
+            nbr[s, 2] = s1
+            nbr[s, 3] = s2
+            amask |= np.int64(1) << s
+        # Then one edge per local component of the active neighbours (neighbours adjacent to
+        # each other in the stencil): the edges between them were processed when the later of
+        # the two was activated, so every other edge from v into the same local component
+        # closes a cycle of zero net displacement, which changes neither the components nor
+        # their winding lattices.  adjm is all zeros when that does not hold (an axis of 1 node).
+        rem = amask
+        for s in range(nsteps):
+            if (rem >> s) & 1 == 0:
+                continue
+            comp = np.int64(1) << s
+            grown = comp | (adjm[s] & amask)
+            while grown != comp:
+                new = grown & ~comp
+                comp = grown
+                for q in range(nsteps):
+                    if (new >> q) & 1:
+                        grown |= adjm[q] & amask
+            rem &= ~comp
+            u = nbr[s, 0]
+            s0 = nbr[s, 1]
+            s1 = nbr[s, 2]
+            s2 = nbr[s, 3]
             # v sits in cell cv relative to its root rv; its neighbour u is then in cell cv + s
             ru, cu0, cu1, cu2 = uf_find(u, po)
             w0 = cv0 + s0 - cu0
@@ -278,6 +328,7 @@ def sweep(energies: np.ndarray, *, connectivity: int = 6, source=-1, periodic=(T
         ``dir[d, :d+1]`` are the winding vectors found at dimensionality ``d+1``.
     """
     e = np.ascontiguousarray(energies, dtype=np.float64)
+    steps = stencil(connectivity)
     flat = e.ravel()
     finite = np.isfinite(flat)
     n_active = int(finite.sum())
@@ -292,8 +343,33 @@ def sweep(energies: np.ndarray, *, connectivity: int = 6, source=-1, periodic=(T
         np.asarray(e.shape, dtype=np.int64),
         order,
         n_active,
-        stencil(connectivity),
+        steps,
         np.asarray(periodic, dtype=np.bool_),
         is_source[order],
+        _adjacency_masks(steps, e.shape),
     )
     return level.reshape(e.shape), thr_src, dir_src, thr_any, dir_any
+
+
+def _adjacency_masks(steps: np.ndarray, shape) -> np.ndarray:
+    """(K,) int64: bit ``q`` of entry ``s`` is set when stencil offsets ``s`` and ``q`` are themselves
+    neighbours in the stencil (all zeros when an axis has a single node: a neighbour may then be the
+    node itself).
+
+    Examples
+    --------
+    >>> _adjacency_masks(stencil(6), (4, 4, 4)).tolist()      # the 6 face neighbours never touch each other
+    [0, 0, 0, 0, 0, 0]
+    >>> bin(_adjacency_masks(stencil(26), (4, 4, 4))[0]).count("1")   # the corner (-1,-1,-1) touches 6
+    6
+    """
+    k = len(steps)
+    out = np.zeros(k, dtype=np.int64)
+    if min(shape) < 2:
+        return out
+    offs = {tuple(int(x) for x in d) for d in steps}
+    for s in range(k):
+        for q in range(k):
+            if q != s and tuple(int(x) for x in steps[q] - steps[s]) in offs:
+                out[s] |= np.int64(1) << q
+    return out
