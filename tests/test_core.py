@@ -115,6 +115,22 @@ def test_thresholds_equal_reference_bisection(seed, connectivity):
         )
 
 
+@pytest.mark.parametrize("shape", [(1, 4, 5), (2, 3, 6), (3, 2, 2), (2, 2, 2), (3, 3, 3)])
+@pytest.mark.parametrize("connectivity", [18, 26])
+def test_thin_grids_equal_reference_bisection(shape, connectivity):
+    """Axes of 1-3 nodes, where 18/26 neighbours repeat or are the node itself: the sweep's skip of
+    edges into an already-joined group of neighbours must not lose a winding."""
+    for seed in range(4):
+        E = random_field(shape, 300 + seed, forbidden=0.0)
+        r = analyze(E, lattice=np.eye(3) * 3, connectivity=connectivity)
+        srcs = [tuple(int(v) for v in np.unravel_index(s, E.shape)) for s in r.sources]
+        ref = thresholds(E, sources=srcs, connectivity=connectivity)
+        for d in (1, 2, 3):
+            assert r.percolation_energy[d] + r.e_min == pytest.approx(ref[d], abs=1e-12) or (
+                np.isinf(ref[d]) and np.isinf(r.percolation_energy[d])
+            )
+
+
 @pytest.mark.parametrize("seed", range(6))
 @pytest.mark.parametrize("connectivity", [6, 18, 26])
 def test_level_map_is_minimax_distance(seed, connectivity):
