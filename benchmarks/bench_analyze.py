@@ -12,7 +12,7 @@ its ratio against, measured in the same run:
 
 Peak resident memory of the analysis is reported too (one process per size).
 
-Run:  python benchmarks/bench_analyze.py [--sizes 64 128 200] [--bvlain-max 128] [--repeat 5]
+Run:  python benchmarks/bench_analyze.py [--sizes 64 128 200] [--bvlain-max 128] [--repeat 5] [--connectivity 6]
 """
 from __future__ import annotations
 
@@ -51,11 +51,15 @@ def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
+CONNECTIVITY = None  # None: ionnet's default (--connectivity)
+
+
 def _analysis(e: np.ndarray, lattice: np.ndarray):
     import ionnet
 
     t0 = time.perf_counter()
-    r = ionnet.analyze(e, lattice=lattice)
+    r = ionnet.analyze(e, lattice=lattice) if CONNECTIVITY is None else ionnet.analyze(
+        e, lattice=lattice, connectivity=CONNECTIVITY)
     r.fv_curve()
     return time.perf_counter() - t0, r
 
@@ -116,14 +120,19 @@ def main() -> None:
     ap.add_argument("--sizes", type=int, nargs="+", default=[64, 128, 200])
     ap.add_argument("--bvlain-max", type=int, default=128, help="largest n for which bvlain is timed")
     ap.add_argument("--repeat", type=int, default=5, help="analysis / label-pass pairs per size")
+    ap.add_argument("--connectivity", type=int, choices=[6, 18, 26], default=None,
+                    help="grid connectivity of the analysis (default: ionnet's, 26)")
     ap.add_argument("--child", type=int, help=argparse.SUPPRESS)
     a = ap.parse_args()
+    global CONNECTIVITY
+    CONNECTIVITY = a.connectivity
     if a.child:
         _child(a.child, a.repeat)
         return
     print(f"{'grid':>6} {'analyze s':>10} {'peak MB':>8} {'label s':>8} {'x label':>8} {'bvlain s':>9} {'speed-up':>9}  thresholds (1D/2D/3D, any region) vs bvlain")
     for n in a.sizes:
-        out = subprocess.run([sys.executable, __file__, "--child", str(n), "--repeat", str(a.repeat)],
+        extra = [] if a.connectivity is None else ["--connectivity", str(a.connectivity)]
+        out = subprocess.run([sys.executable, __file__, "--child", str(n), "--repeat", str(a.repeat), *extra],
                              capture_output=True, text=True, check=True)
         rec = json.loads(out.stdout.strip().splitlines()[-1])
         e = smooth_field(n)
