@@ -113,10 +113,9 @@ def report(a) -> int:
     measured = join_activation(os.path.join(a.data, "obelix.csv"), load_laskowski_ea(find_laskowski(a.data)))
     walls: dict = {}
     for f in sorted(glob.glob(os.path.join(a.out, "walltimes*.json"))):
-        # a key computed in one run and only skipped (seconds) in a later one keeps the computing run's time
+        # runs that resumed a setting add their time (a run that only skipped done rows adds ~0 s)
         for k, v in json.load(open(f)).items():
-            if k not in walls or v["wall_s"] > walls[k]["wall_s"]:
-                walls[k] = v
+            walls.setdefault(k, {"wall_s": 0.0})["wall_s"] += v["wall_s"]
     settings = [(m, fw, os.path.join(a.out, "screen.sqlite"), a.spacing) for m in a.models.split(",")
                 for fw in a.frameworks.split(",")]
     if a.bvse_db:
@@ -176,6 +175,7 @@ def main(argv=None) -> int:
     ap.add_argument("--groups", default="ordered,ion,framework",
                     help="disorder groups to run (the occupied setting of a framework-disordered CIF's P1 supercell "
                          "has one map per Li: run it with --groups ordered)")
+    ap.add_argument("--retry-failed", action="store_true", help="recompute the rows stored as failed")
     ap.add_argument("--walltimes", default="walltimes.json",
                     help="file (in --out) of this run's wall times; --report merges every walltimes*.json there")
     ap.add_argument("--report", action="store_true", help="print the metrics tables of what is stored; run nothing")
@@ -209,7 +209,7 @@ def main(argv=None) -> int:
                     summ = screen(items, os.path.join(a.out, "screen.sqlite"), model=model, spacing=a.spacing,
                                   framework=framework, order=order, timeout_s=a.timeout,
                                   save_grids=os.path.join(a.out, "grids", model, fw), workers=a.workers,
-                                  threads_per_worker=1)
+                                  threads_per_worker=1, retry_failed=a.retry_failed)
                 except Exception as e:  # noqa: BLE001 - 'occupied' on code that only knows 'vacancy'
                     if framework == "occupied":
                         summ = screen(items, os.path.join(a.out, "screen.sqlite"), model=model, spacing=a.spacing,

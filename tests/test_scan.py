@@ -544,3 +544,36 @@ def test_frontier_grows_from_the_sites_behind_a_sealed_deeper_pocket():
     assert rd.mpe == pytest.approx(0.5, abs=1e-6)  # the 0.5 eV barrier above the site (the pocket is sealed)
     assert rf.mpe == pytest.approx(rd.mpe, abs=1e-9)
     assert rf.free_volume(2.6) == pytest.approx(rd.free_volume(2.6), abs=1e-12)
+
+
+class _NaNNearAtoms(_PocketAndChannel):
+    """The pocket-and-channel field, but NaN within 1.2 Å of the Cl atom (a model that fails there)."""
+
+    def energies(self, framework, ion, frac_coords, *, batch_size=None, progress=False):
+        e = super().energies(framework, ion, frac_coords)
+        d = (np.asarray(frac_coords, dtype=np.float64) - [0.0, 0.5, 0.5] + 0.5) % 1.0 - 0.5
+        e[np.linalg.norm(d * 6.0, axis=1) < 1.2] = np.nan
+        return e
+
+
+def test_frontier_check_ends_when_the_model_returns_nan():
+    """NaN energies are forbidden nodes: the frontier loop used to take NaN for the map's MPE and never end."""
+    import signal
+
+    from pymatgen.core import Lattice, Structure
+
+    def _hang(signum, frame):
+        raise TimeoutError("the frontier check did not end")
+
+    s = Structure(Lattice.cubic(6.0), ["Li", "Cl"], [[0.5, 0.5, 0.5], [0.0, 0.5, 0.5]])
+    old = signal.signal(signal.SIGALRM, _hang)
+    signal.alarm(120)
+    try:
+        g = scan(s, "Li", _NaNNearAtoms(), shape=(20, 20, 20), framework="empty", symmetry=False, min_distance=1.5,
+                 progress=False)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
+    r = ionnet.analyze(g)
+    assert np.isnan(g.energies).any() or np.isinf(g.energies).any()
+    assert np.isfinite(r.mpe) and r.mpe > 0

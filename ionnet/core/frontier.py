@@ -117,6 +117,7 @@ def reachable_below(energies: NDArray[np.float64], ceiling_ev: float, *, source_
     >>> np.flatnonzero(reachable_below(e, 2.0, source_tol_ev=0.05, sites_frac=[[0.6, 0, 0]])).tolist()
     [1, 5]
     """
+    energies = np.where(np.isfinite(energies), energies, np.inf)
     e0 = float(np.min(energies))
     src = (energies <= e0 + source_tol_ev).reshape(-1) | _site_mask(energies, sites_frac, (6, 18, 26))
     level = sweep(energies, connectivity=26, source=src.reshape(energies.shape))[0]
@@ -133,9 +134,10 @@ def mpe(energies: NDArray[np.float64], sites_frac=None) -> float:
     Examples
     --------
     >>> e = np.zeros((4, 4, 4)); e[:, 2:, :] = 1.0; e[2:, :, :] = np.inf
-    >>> mpe(e), mpe(np.full((2, 2, 2), np.inf))
-    (0.0, inf)
+    >>> mpe(e), mpe(np.full((2, 2, 2), np.inf)), mpe(np.where(e == 0, np.nan, e))   # NaN: forbidden
+    (0.0, inf, 0.0)
     """
+    energies = np.where(np.isfinite(energies), energies, np.inf)  # NaN from a model is a forbidden node
     if not np.isfinite(energies).any():
         return float("inf")
     e0 = float(np.min(energies))

@@ -189,7 +189,7 @@ class MapEvaluation:
             if auto_max_ev is None or c >= auto_max_ev:
                 break
             t1 = frontier.mpe(self.grid(np.inf), self.sites_frac)
-            if t1 <= c:
+            if not t1 > c:  # also a NaN, which must never become the ceiling (it would never rise again)
                 break
             # t1 (unknown nodes at +inf) is an upper bound: one more pass at t1 makes it exact
             c = min(t1, c + AUTO_CEILING_STEP_EV, auto_max_ev)
