@@ -141,7 +141,7 @@ def report(a) -> int:
         sig = sigma_metrics(recs)
         print()
         summary.append(
-            f"| {model} | {fw} | {len(recs)}/{len(ids)} | {wall / 60:.1f} | "
+            f"| {model} | {fw} | {len(recs)}/{len(ids)} | {f'{wall / 60:.1f}' if wall else '–'} | "
             + " | ".join(_fmt(ms[d]["auc"]) for d in ("mpe", "fv_0.9", "xi", "ea", "control: is disordered"))
             + "".join(f" | {act[k]['n']}, {_fmt(act[k]['spearman'])}, {_fmt(act[k]['mae_ev'])}" for k in ("mpe", "ea"))
             + f" | {sig['n']}, {_fmt(sig['spearman'])}, {_fmt(sig['mae_decades'])} |")
