@@ -83,21 +83,26 @@ def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     return os.path.realpath(a) == os.path.realpath(b)
 
 
-def ensure_folder(folder: str, message: str, error: type[Exception] = OutputError) -> str:
-    """Create ``folder`` and its parents if missing; on failure raise ``error(message)``, where
-    ``message`` may name the reason as ``{reason}`` (the OS's words).
+def ensure_folder(folder: str, what: str, error: type[Exception] = OutputError) -> str:
+    """Create ``folder`` and its parents if missing; on failure raise
+    ``error("cannot create <what> (<the OS's reason>); choose a writable place")``.
 
     Examples
     --------
     >>> import tempfile, os
-    >>> d = ensure_folder(os.path.join(tempfile.mkdtemp(), "a", "b"), "cannot create it ({reason})")
+    >>> d = ensure_folder(os.path.join(tempfile.mkdtemp(), "a", "b"), "it")
     >>> os.path.isdir(d)
     True
+    >>> f = os.path.join(tempfile.mkdtemp(), "x{y}"); _ = open(f, "w").close()
+    >>> ensure_folder(os.path.join(f, "sub"), f"folder {{z}}")
+    Traceback (most recent call last):
+    ...
+    ionnet.errors.OutputError: cannot create folder {z} (Not a directory); choose a writable place
     """
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as e:
-        raise error(message.format(reason=e.strerror or e)) from None
+        raise error(f"cannot create {what} ({e.strerror or e}); choose a writable place") from None
     return folder
 
 
@@ -137,9 +142,7 @@ def check_output(path: str | os.PathLike, *, inputs: Iterable[str | os.PathLike]
     for src in inputs:
         if src is not None and same_file(target, src):
             raise OutputError(f"{option} {one_line(target)} is an input of this command; choose another output file")
-    folder = ensure_folder(os.path.dirname(os.path.abspath(target)),
-                           f"cannot create the folder of {option} {one_line(target)} ({{reason}}); "
-                           "choose a writable place")
+    folder = ensure_folder(os.path.dirname(os.path.abspath(target)), f"the folder of {option} {one_line(target)}")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write {option} {one_line(target)}: folder {one_line(folder)} is not writable")
     if os.path.lexists(target) and not os.path.isfile(target) and not os.path.islink(target):
@@ -158,7 +161,7 @@ def check_folder(path: str | os.PathLike, *, option: str = "--out") -> str:
     folder = os.fspath(path)
     if os.path.exists(folder) and not os.path.isdir(folder):
         raise OutputError(f"{option} {one_line(folder)} is a file, not a folder; give a folder name")
-    ensure_folder(folder, f"cannot create {option} folder {one_line(folder)} ({{reason}}); choose a writable place")
+    ensure_folder(folder, f"{option} folder {one_line(folder)}")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise OutputError(f"cannot write in {option} folder {one_line(folder)}; choose a writable place")
     return folder

@@ -121,9 +121,7 @@ def _check_db_file(path: str, shown: str, *, create: bool) -> None:
     if not os.path.exists(path):
         if not create:
             raise ScreenError(f"results database not found: {shown}; screen structures into it first")
-        ensure_folder(os.path.dirname(os.path.abspath(path)),
-                      f"cannot create the folder of results database {shown} ({{reason}}); choose a writable place",
-                      ScreenError)
+        ensure_folder(os.path.dirname(os.path.abspath(path)), f"the folder of results database {shown}", ScreenError)
         return
     try:
         with open(path, "rb") as fh:
