@@ -107,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         task=args.task,
         progress=args.progress,
         command=_command(args),
-        activation=None if args.activation == "none" else args.activation,
+        activation=args.activation,
         missing_ion=args.missing_ion,
         n_configurations=args.n_configurations,
     )

@@ -4,8 +4,8 @@ Array in, array out.  A scan first leaves out the nodes inside exclusion
 spheres around the framework atoms (:func:`sphere_mask`), then repeatedly
 evaluates the not-yet-evaluated neighbours (:func:`dilate26`) of every node the
 minimum, or the basin minimum of a mobile-ion site, reaches without climbing
-above a ceiling (:func:`reachable_below`), until none is left: every threshold and free volume below the ceiling is then
-that of a dense scan.  :func:`coarse_mask`, :func:`coarse_corner_min` and
+above a ceiling (:func:`reachable_below`), until none is left: every threshold
+and free volume below the ceiling is then that of a dense scan.  :func:`coarse_mask`, :func:`coarse_corner_min` and
 :func:`coarse_interpolate` serve the coarse-to-fine option.
 """
 from __future__ import annotations
@@ -101,7 +101,8 @@ def _site_mask(energies: NDArray[np.float64], sites_frac, connectivities: Sequen
 
 def reachable_below(energies: NDArray[np.float64], ceiling_ev: float, *, source_tol_ev: float,
                     sites_frac=None) -> NDArray[np.bool_]:
-    """Nodes reachable through 26-connected nodes no higher than ``min + ceiling_ev`` from the sources.
+    """Nodes reachable through 26-connected nodes no higher than ``min + ceiling_ev`` from the sources
+    (non-finite energies, e.g. nodes not evaluated or a model's NaN, are forbidden).
 
     The sources are every node within ``source_tol_ev`` of the minimum and the basin
     minima of the mobile-ion sites ``sites_frac`` ((S, 3) fractional; descents at

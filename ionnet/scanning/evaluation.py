@@ -81,7 +81,7 @@ class MapEvaluation:
         t0 = time.perf_counter()
         self.index, self.framework, self.pot, self.ion, self.shape = index, framework, pot, ion, tuple(shape)
         self.checkpoint, self.batch_size = checkpoint, batch_size
-        self.sites_frac = None if sites_frac is None or len(sites_frac) == 0 else np.asarray(sites_frac, float).reshape(-1, 3)
+        self.sites_frac = sites_frac
         self.n_ops = 0 if int_ops is None else len(int_ops[0])
         rep = orbit_representatives(shape, *int_ops) if int_ops is not None else np.arange(int(np.prod(shape)))
         self.reps, inv = np.unique(rep, return_inverse=True)
@@ -169,11 +169,9 @@ class MapEvaluation:
         while True:
             kn = self.known[self.inv].reshape(self.shape)
             e = self.grid()
-            fin = np.isfinite(e)
-            if not fin.any():
+            if not np.isfinite(e).any():
                 return rounds
-            reach = frontier.reachable_below(np.where(fin, e, np.inf), ceiling_ev, source_tol_ev=FRONTIER_SOURCE_TOL_EV,
-                                             sites_frac=self.sites_frac)
+            reach = frontier.reachable_below(e, ceiling_ev, source_tol_ev=FRONTIER_SOURCE_TOL_EV, sites_frac=self.sites_frac)
             need = frontier.dilate26(reach) & ~kn
             if not need.any():
                 return rounds

@@ -158,10 +158,11 @@ def validate(
     n_configurations : int
         Ordered configurations of each framework-disordered CIF: descriptors are their mean,
         the per-configuration values and spread are stored (``ionnet rank`` shows mean ± spread).
-    activation : folder, 'auto' or None
+    activation : folder, 'auto', 'none' or None
         The Laskowski 2023 folder of measured activation energies, joined by ICSD id
         (:mod:`ionnet.validation.activation`); ``'auto'``: ``<data>/../laskowski2023`` when it
-        exists.  MPE and the transport ``ea`` are compared with them (n, Spearman, MAE) per population.
+        exists; ``'none'``/None: no comparison.  MPE and the transport ``ea`` are compared with them
+        (n, Spearman, MAE) per population.
 
     The options are explained in full in :class:`ionnet.validation.runs.Options`.
 

@@ -226,14 +226,20 @@ def screen_groups(plan: Plan, opts: Options, db: str | os.PathLike, out: str, sc
                 gs["framework"] = framework_for(model, opts.framework)
             if gs["order"] and opts.n_configurations > 1:
                 gs["n_configurations"] = opts.n_configurations
-            summ = screen(items, db, model=model, ion=opts.ion, spacing=opts.spacing_of(model),
-                          connectivity=opts.connectivity, refine=opts.refine, workers=opts.workers, task=opts.task,
-                          progress=opts.progress, timeout_s=opts.timeout_s, **gs)
-            runs.append(Run(model, g, opts.spacing_of(model), [it.structure_id for it in items], summ,
-                            gs["framework"], gs["order"], {it.structure_id: it.key for it in items}))
+            runs.append(_screen_run(model, g, items, db, opts, gs))
             if opts.missing_ion == "framework" and framework_name(gs["framework"]) == "empty":
                 runs += _without_ion(runs[-1], items, db, opts, gs)
     return runs
+
+
+def _screen_run(model: str, group: str, items: list[StructureInput], db: str | os.PathLike, opts: Options,
+                gs: dict) -> Run:
+    """One :func:`ionnet.screen` call of ``model`` on ``items`` with the group settings ``gs``."""
+    summ = screen(items, db, model=model, ion=opts.ion, spacing=opts.spacing_of(model), connectivity=opts.connectivity,
+                  refine=opts.refine, workers=opts.workers, task=opts.task, progress=opts.progress,
+                  timeout_s=opts.timeout_s, **gs)
+    return Run(model, group, opts.spacing_of(model), [it.structure_id for it in items], summ, gs["framework"],
+               gs["order"], {it.structure_id: it.key for it in items})
 
 
 def _without_ion(run: Run, items: list[StructureInput], db: str | os.PathLike, opts: Options, gs: dict) -> list[Run]:
@@ -246,11 +252,7 @@ def _without_ion(run: Run, items: list[StructureInput], db: str | os.PathLike, o
         return []
     logger.info("validate: %s on %d %s structures without %s, as the empty framework", run.model, len(again),
                 run.group, opts.ion)
-    summ = screen(again, db, model=run.model, ion=opts.ion, spacing=run.spacing, connectivity=opts.connectivity,
-                  refine=opts.refine, workers=opts.workers, task=opts.task, progress=opts.progress,
-                  timeout_s=opts.timeout_s, missing_ion="framework", **gs)
-    return [Run(run.model, run.group, run.spacing, [it.structure_id for it in again], summ, gs["framework"],
-                gs["order"], {it.structure_id: it.key for it in again})]
+    return [_screen_run(run.model, run.group, again, db, opts, dict(gs, missing_ion="framework"))]
 
 
 def run_records(run: Run, db: str | os.PathLike, ion: str, plan: Plan) -> list[dict]:
