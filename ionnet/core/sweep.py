@@ -31,6 +31,7 @@ from .periodic import add_winding, uf_find
 __all__ = ["stencil", "sweep"]
 
 PREFETCH = 16  # nodes ahead whose union-find rows are prefetched
+BASIN_MIN_NODES = 10  # mean basin size below which sweep(method="auto") runs on the nodes
 
 
 def stencil(connectivity: int) -> np.ndarray:
@@ -303,7 +304,8 @@ def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted, adjm):
     return out, thr_src, dir_src, thr_any, dir_any
 
 
-def sweep(energies: np.ndarray, *, connectivity: int = 6, source=-1, periodic=(True, True, True)):
+def sweep(energies: np.ndarray, *, connectivity: int = 6, source=-1, periodic=(True, True, True),
+          method: str = "auto"):
     """Run the exact sweep.
 
     Parameters
@@ -316,6 +318,13 @@ def sweep(energies: np.ndarray, *, connectivity: int = 6, source=-1, periodic=(T
         source nodes (equivalent equilibrium positions).
     periodic : 3 bools
         Wrap-around along each axis (False for the open 2x2x2 supercell variant).
+    method : {'auto', 'basins', 'nodes'}
+        'basins': the union-find runs on descent basins
+        (:mod:`ionnet.core.basins`; no sort of the nodes, passes in memory
+        order); 'nodes': on the nodes in order of energy (this module's
+        kernel).  Both are exact and give identical outputs; 'auto' takes
+        'basins' unless the field is so rough that basins hold fewer than
+        ``BASIN_MIN_NODES`` nodes on average (noise), where 'nodes' is faster.
 
     Returns
     -------
@@ -327,24 +336,40 @@ def sweep(energies: np.ndarray, *, connectivity: int = 6, source=-1, periodic=(T
     dir_src, dir_any : (3, 3, 3) int ndarray
         ``dir[d, :d+1]`` are the winding vectors found at dimensionality ``d+1``.
     """
+    from .basins import basin_sweep, descent_basins
+
+    if method not in ("auto", "basins", "nodes"):
+        raise ValueError(f"`method` must be 'auto', 'basins' or 'nodes' (got {method!r})")
     e = np.ascontiguousarray(energies, dtype=np.float64)
     steps = stencil(connectivity)
+    per = np.asarray(periodic, dtype=np.bool_)
     flat = e.ravel()
     finite = np.isfinite(flat)
-    n_active = int(finite.sum())
-    order = np.argsort(np.where(finite, flat, np.inf)).astype(np.int64, copy=False)
     if np.ndim(source) == 0:
         is_source = np.zeros(flat.size, dtype=np.bool_)
-        is_source[int(order[0]) if int(source) < 0 else int(source)] = True
+        if int(source) >= 0:
+            is_source[int(source)] = True
+        elif finite.any():
+            is_source[int(np.argmin(np.where(finite, flat, np.inf)))] = True
     else:
         is_source = np.ascontiguousarray(source, dtype=np.bool_).ravel()
+    basins = None
+    if method != "nodes":
+        basins = descent_basins(e, steps, per)
+        if method == "auto" and basins[2] * BASIN_MIN_NODES > flat.size:
+            basins = None
+    if basins is not None:
+        level, thr_src, dir_src, thr_any, dir_any = basin_sweep(e, steps, is_source, per, basins=basins)
+        return level.reshape(e.shape), thr_src, dir_src, thr_any, dir_any
+    n_active = int(finite.sum())
+    order = np.argsort(np.where(finite, flat, np.inf)).astype(np.int64, copy=False)
     level, thr_src, dir_src, thr_any, dir_any = _sweep(
         flat[order],  # energies and source flags in processing order: read in sequence
         np.asarray(e.shape, dtype=np.int64),
         order,
         n_active,
         steps,
-        np.asarray(periodic, dtype=np.bool_),
+        per,
         is_source[order],
         _adjacency_masks(steps, e.shape),
     )
