@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["wrap", "neighbour", "uf_find", "add_winding", "grow_rows"]
+__all__ = ["wrap", "neighbour", "uf_find", "add_winding", "record_rank", "grow_rows"]
 
 
 @njit(cache=True)
@@ -125,3 +125,16 @@ def add_winding(root, w0, w1, w2, basis, rank):
     basis[root, rk, 2] = w2
     rank[root] = rk + 1
     return True
+
+
+@njit(cache=True)
+def record_rank(root, rank, basis, thr, dirs, cur, ev):
+    """Record energy ``ev`` and the winding basis of ``root`` for every dimensionality its rank
+    newly reaches above ``cur``; returns the new highest rank recorded."""
+    r = rank[root]
+    for d in range(cur, r):
+        thr[d] = ev
+        for q in range(d + 1):
+            for c in range(3):
+                dirs[d, q, c] = basis[root, q, c]
+    return max(cur, r)

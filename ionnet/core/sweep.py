@@ -26,7 +26,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .periodic import add_winding, uf_find
+from .periodic import add_winding, record_rank, uf_find
 
 __all__ = ["stencil", "sweep"]
 
@@ -69,17 +69,6 @@ def _prefetch_row(typingctx, arr, idx):
         return context.get_dummy_value()
 
     return sig, codegen
-
-
-@njit(cache=True)
-def _record(root, rank, basis, thr, dirs, cur, ev):
-    r = rank[root]
-    for d in range(cur, r):
-        thr[d] = ev
-        for q in range(d + 1):
-            for c in range(3):
-                dirs[d, q, c] = basis[root, q, c]
-    return max(cur, r)
 
 
 @njit(cache=True)
@@ -292,9 +281,9 @@ def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted, adjm):
                 rv = big
                 root = big
             if rank[root] > any_rank:
-                any_rank = _record(root, rank, basis, thr_any, dir_any, any_rank, ev)
+                any_rank = record_rank(root, rank, basis, thr_any, dir_any, any_rank, ev)
             if src[root] != 0 and rank[root] > src_rank:
-                src_rank = _record(root, rank, basis, thr_src, dir_src, src_rank, ev)
+                src_rank = record_rank(root, rank, basis, thr_src, dir_src, src_rank, ev)
     out = np.empty(n)
     for i in range(na):
         for j in range(nb):
@@ -320,7 +309,7 @@ def sweep(energies: np.ndarray, *, connectivity: int = 6, source=-1, periodic=(T
         Wrap-around along each axis (False for the open 2x2x2 supercell variant).
     method : {'auto', 'basins', 'nodes'}
         'basins': the union-find runs on descent basins
-        (:mod:`ionnet.core.basins`; no sort of the nodes, passes in memory
+        (:mod:`ionnet.core.descent`; no sort of the nodes, passes in memory
         order); 'nodes': on the nodes in order of energy (this module's
         kernel).  Both are exact and give identical outputs; 'auto' takes
         'basins' unless the field is so rough that basins hold fewer than
@@ -336,7 +325,7 @@ def sweep(energies: np.ndarray, *, connectivity: int = 6, source=-1, periodic=(T
     dir_src, dir_any : (3, 3, 3) int ndarray
         ``dir[d, :d+1]`` are the winding vectors found at dimensionality ``d+1``.
     """
-    from .basins import basin_sweep, descent_basins
+    from .descent import basin_sweep, descent_basins
 
     if method not in ("auto", "basins", "nodes"):
         raise ValueError(f"`method` must be 'auto', 'basins' or 'nodes' (got {method!r})")
@@ -356,7 +345,7 @@ def sweep(energies: np.ndarray, *, connectivity: int = 6, source=-1, periodic=(T
     basins = None
     if method != "nodes":
         basins = descent_basins(e, steps, per)
-        if method == "auto" and basins[2] * BASIN_MIN_NODES > flat.size:
+        if method == "auto" and basins[1] * BASIN_MIN_NODES > flat.size:
             basins = None
     if basins is not None:
         level, thr_src, dir_src, thr_any, dir_any = basin_sweep(e, steps, is_source, per, basins=basins)

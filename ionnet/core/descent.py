@@ -31,9 +31,50 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .periodic import add_winding, uf_find
+from .periodic import add_winding, record_rank, uf_find
 
 __all__ = ["descent_basins", "basin_sweep"]
+
+
+@njit(cache=True)
+def _rows(i, j, na, nb, nc, steps, periodic, base, sh):
+    """For the nodes of row (i, j): per stencil step, the flat index of the neighbour row (k = 0) and
+    the cell offsets crossed along a and b (base = -1: off an open boundary)."""
+    for s in range(steps.shape[0]):
+        ui = i + steps[s, 0]
+        uj = j + steps[s, 1]
+        s0 = 0
+        s1 = 0
+        if ui < 0 or ui >= na:
+            if not periodic[0]:
+                base[s] = -1
+                continue
+            s0 = -1 if ui < 0 else 1
+            ui -= s0 * na
+        if uj < 0 or uj >= nb:
+            if not periodic[1]:
+                base[s] = -1
+                continue
+            s1 = -1 if uj < 0 else 1
+            uj -= s1 * nb
+        base[s] = (ui * nb + uj) * nc
+        sh[s, 0] = s0
+        sh[s, 1] = s1
+
+
+@njit(cache=True)
+def _along_c(k, dk, nc, periodic_c):
+    """Neighbour index along c and the offset crossed (-1, 0: off an open boundary)."""
+    uk = k + dk
+    if uk < 0:
+        if not periodic_c:
+            return -1, 0
+        return uk + nc, -1
+    if uk >= nc:
+        if not periodic_c:
+            return -1, 0
+        return uk - nc, 1
+    return uk, 0
 
 
 @njit(cache=True, parallel=True)
@@ -41,92 +82,72 @@ def _descent(e, na, nb, nc, steps, periodic):
     """Per node: the lowest neighbour if it is lower in (energy, index) order, else the node itself
     (-1 for a forbidden node); and the cell offset of that step."""
     n = na * nb * nc
-    parent = np.empty(n, dtype=np.int64)
+    parent = np.empty(n, dtype=np.int32)
     shift = np.zeros((n, 3), dtype=np.int8)
     nsteps = steps.shape[0]
     for i in prange(na):
+        base = np.empty(nsteps, dtype=np.int64)
+        sh = np.zeros((nsteps, 2), dtype=np.int64)
         for j in range(nb):
+            _rows(i, j, na, nb, nc, steps, periodic, base, sh)
+            row = (i * nb + j) * nc
             for k in range(nc):
-                v = (i * nb + j) * nc + k
+                v = row + k
                 ev = e[v]
                 if not np.isfinite(ev):
                     parent[v] = -1
                     continue
+                inner = 0 < k < nc - 1
                 best = v
                 be = ev
-                b0 = 0
-                b1 = 0
-                b2 = 0
+                bs = -1
+                bk = 0
                 for s in range(nsteps):
-                    ui = i + steps[s, 0]
-                    uj = j + steps[s, 1]
-                    uk = k + steps[s, 2]
-                    s0 = 0
-                    s1 = 0
-                    s2 = 0
-                    if ui < 0 or ui >= na:
-                        if not periodic[0]:
-                            continue
-                        if ui < 0:
-                            ui += na
-                            s0 = -1
-                        else:
-                            ui -= na
-                            s0 = 1
-                    if uj < 0 or uj >= nb:
-                        if not periodic[1]:
-                            continue
-                        if uj < 0:
-                            uj += nb
-                            s1 = -1
-                        else:
-                            uj -= nb
-                            s1 = 1
-                    if uk < 0 or uk >= nc:
-                        if not periodic[2]:
-                            continue
-                        if uk < 0:
-                            uk += nc
-                            s2 = -1
-                        else:
-                            uk -= nc
-                            s2 = 1
-                    u = (ui * nb + uj) * nc + uk
-                    eu = e[u]
-                    if not np.isfinite(eu):
+                    if base[s] < 0:
                         continue
+                    if inner:
+                        u = base[s] + k + steps[s, 2]
+                        s2 = 0
+                    else:
+                        uk, s2 = _along_c(k, steps[s, 2], nc, periodic[2])
+                        if uk < 0:
+                            continue
+                        u = base[s] + uk
+                    eu = e[u]
                     if eu < be or (eu == be and u < best):
-                        best = u
-                        be = eu
-                        b0 = s0
-                        b1 = s1
-                        b2 = s2
+                        if np.isfinite(eu):
+                            best = u
+                            be = eu
+                            bs = s
+                            bk = s2
                 parent[v] = best
-                shift[v, 0] = b0
-                shift[v, 1] = b1
-                shift[v, 2] = b2
+                if bs >= 0:
+                    shift[v, 0] = sh[bs, 0]
+                    shift[v, 1] = sh[bs, 1]
+                    shift[v, 2] = bk
     return parent, shift
 
 
 @njit(cache=True)
 def _label(parent, shift):
-    """Basin label of every node (minima numbered in index order; -1: forbidden), the periodic
-    image of each node relative to its basin's minimum, and the number of basins."""
+    """Per node one row (basin label, periodic image a, b, c relative to the basin's minimum)
+    (minima numbered in index order; label -1: forbidden), and the number of basins."""
     n = parent.shape[0]
-    lab = np.full(n, -1, dtype=np.int32)
-    off = np.zeros((n, 3), dtype=np.int32)
+    lo = np.zeros((n, 4), dtype=np.int32)
     nbas = 0
     for v in range(n):
         if parent[v] == v:
-            lab[v] = nbas
+            lo[v, 0] = nbas
             nbas += 1
+        else:
+            lo[v, 0] = -1
     stack = np.empty(64, dtype=np.int64)
     for v in range(n):
-        if parent[v] < 0 or lab[v] >= 0:
+        if parent[v] < 0 or lo[v, 0] >= 0:
             continue
         top = 0
         x = v
-        while lab[x] < 0:
+        while lo[x, 0] < 0:
             if top == stack.shape[0]:
                 bigger = np.empty(2 * top, dtype=np.int64)
                 bigger[:top] = stack
@@ -138,12 +159,12 @@ def _label(parent, shift):
             top -= 1
             y = stack[top]
             p = parent[y]
-            lab[y] = lab[p]
+            lo[y, 0] = lo[p, 0]
             # the step y -> p lands in cell `shift` as seen from y, so y sits at off[p] - shift
-            off[y, 0] = off[p, 0] - shift[y, 0]
-            off[y, 1] = off[p, 1] - shift[y, 1]
-            off[y, 2] = off[p, 2] - shift[y, 2]
-    return lab, off, nbas
+            lo[y, 1] = lo[p, 1] - shift[y, 0]
+            lo[y, 2] = lo[p, 2] - shift[y, 1]
+            lo[y, 3] = lo[p, 3] - shift[y, 2]
+    return lo, nbas
 
 
 @njit(cache=True)
@@ -157,12 +178,53 @@ def _slot(keys, used, a, b, d0, d1, d2):
     return h
 
 
-@njit(cache=True)
-def _edges(e, na, nb, nc, half, periodic, lab, off):
-    """The lowest edge per (basin a <= basin b, displacement of b's minimum frame in a's).
+@njit(cache=True, parallel=True)
+def _boundary(na, nb, nc, half, periodic, lo):
+    """Per node, a bit per half-stencil step whose edge matters: it joins two basins, or closes
+    a cycle of non-zero displacement inside one."""
+    n = na * nb * nc
+    mask = np.zeros(n, dtype=np.int16)
+    nsteps = half.shape[0]
+    for i in prange(na):
+        base = np.empty(nsteps, dtype=np.int64)
+        sh = np.zeros((nsteps, 2), dtype=np.int64)
+        for j in range(nb):
+            _rows(i, j, na, nb, nc, half, periodic, base, sh)
+            row = (i * nb + j) * nc
+            for k in range(nc):
+                v = row + k
+                bv = lo[v, 0]
+                if bv < 0:
+                    continue
+                inner = 0 < k < nc - 1
+                m = 0
+                for s in range(nsteps):
+                    if base[s] < 0:
+                        continue
+                    if inner:
+                        u = base[s] + k + half[s, 2]
+                        s2 = 0
+                    else:
+                        uk, s2 = _along_c(k, half[s, 2], nc, periodic[2])
+                        if uk < 0:
+                            continue
+                        u = base[s] + uk
+                    bu = lo[u, 0]
+                    if bu < 0:
+                        continue
+                    if (bu != bv or lo[v, 1] + sh[s, 0] != lo[u, 1] or lo[v, 2] + sh[s, 1] != lo[u, 2]
+                            or lo[v, 3] + s2 != lo[u, 3]):
+                        m |= 1 << s
+                mask[v] = m
+    return mask
 
-    Edges inside one basin count only when they close a cycle of non-zero displacement
-    (stored with a == b and the displacement's sign fixed)."""
+
+@njit(cache=True)
+def _edges(e, na, nb, nc, half, periodic, lo, mask):
+    """The lowest edge per (basin a <= basin b, displacement of b's minimum frame in a's), over the
+    edges flagged by :func:`_boundary`.
+
+    Edges inside one basin are stored with a == b and the displacement's sign fixed."""
     cap = 1024
     keys = np.zeros((cap, 5), dtype=np.int64)
     used = np.zeros(cap, dtype=np.bool_)
@@ -170,119 +232,98 @@ def _edges(e, na, nb, nc, half, periodic, lab, off):
     count = 0
     nsteps = half.shape[0]
     last_h = -1
-    for i in range(na):
-        for j in range(nb):
-            for k in range(nc):
-                v = (i * nb + j) * nc + k
-                bv = lab[v]
-                if bv < 0:
-                    continue
-                ev = e[v]
-                for s in range(nsteps):
-                    ui = i + half[s, 0]
-                    uj = j + half[s, 1]
-                    uk = k + half[s, 2]
-                    s0 = 0
-                    s1 = 0
-                    s2 = 0
-                    if ui < 0 or ui >= na:
-                        if not periodic[0]:
-                            continue
-                        if ui < 0:
-                            ui += na
-                            s0 = -1
-                        else:
-                            ui -= na
-                            s0 = 1
-                    if uj < 0 or uj >= nb:
-                        if not periodic[1]:
-                            continue
-                        if uj < 0:
-                            uj += nb
-                            s1 = -1
-                        else:
-                            uj -= nb
-                            s1 = 1
-                    if uk < 0 or uk >= nc:
-                        if not periodic[2]:
-                            continue
-                        if uk < 0:
-                            uk += nc
-                            s2 = -1
-                        else:
-                            uk -= nc
-                            s2 = 1
-                    u = (ui * nb + uj) * nc + uk
-                    bu = lab[u]
-                    if bu < 0:
-                        continue
-                    # u's basin frame sits at d in v's basin frame
-                    d0 = off[v, 0] + s0 - off[u, 0]
-                    d1 = off[v, 1] + s1 - off[u, 1]
-                    d2 = off[v, 2] + s2 - off[u, 2]
-                    a = bv
-                    b = bu
-                    if a == b:
-                        if d0 == 0 and d1 == 0 and d2 == 0:
-                            continue
-                        if d0 < 0 or (d0 == 0 and (d1 < 0 or (d1 == 0 and d2 < 0))):
-                            d0 = -d0
-                            d1 = -d1
-                            d2 = -d2
-                    elif a > b:
-                        a = bu
-                        b = bv
-                        d0 = -d0
-                        d1 = -d1
-                        d2 = -d2
-                    w = max(ev, e[u])
-                    if (last_h >= 0 and keys[last_h, 0] == a and keys[last_h, 1] == b and keys[last_h, 2] == d0
-                            and keys[last_h, 3] == d1 and keys[last_h, 4] == d2):
-                        h = last_h
-                    else:
-                        h = _slot(keys, used, a, b, d0, d1, d2)
-                    if used[h]:
-                        if w < wmin[h]:
-                            wmin[h] = w
-                    else:
-                        used[h] = True
-                        keys[h, 0] = a
-                        keys[h, 1] = b
-                        keys[h, 2] = d0
-                        keys[h, 3] = d1
-                        keys[h, 4] = d2
-                        wmin[h] = w
-                        count += 1
-                        if 2 * count > cap:  # rehash into a table twice the size
-                            old_keys = keys
-                            old_used = used
-                            old_w = wmin
-                            cap *= 2
-                            keys = np.zeros((cap, 5), dtype=np.int64)
-                            used = np.zeros(cap, dtype=np.bool_)
-                            wmin = np.empty(cap)
-                            for q in range(old_used.shape[0]):
-                                if old_used[q]:
-                                    g = _slot(keys, used, old_keys[q, 0], old_keys[q, 1], old_keys[q, 2],
-                                              old_keys[q, 3], old_keys[q, 4])
-                                    used[g] = True
-                                    keys[g] = old_keys[q]
-                                    wmin[g] = old_w[q]
-                            h = _slot(keys, used, a, b, d0, d1, d2)
-                    last_h = h
+    for v in range(na * nb * nc):
+        mv = mask[v]
+        if mv == 0:
+            continue
+        i = v // (nb * nc)
+        j = (v // nc) % nb
+        k = v % nc
+        bv = lo[v, 0]
+        ev = e[v]
+        for s in range(nsteps):
+            if (mv >> s) & 1 == 0:
+                continue
+            ui = i + half[s, 0]
+            uj = j + half[s, 1]
+            uk = k + half[s, 2]
+            s0 = 0
+            s1 = 0
+            s2 = 0
+            if ui < 0:
+                ui += na
+                s0 = -1
+            elif ui >= na:
+                ui -= na
+                s0 = 1
+            if uj < 0:
+                uj += nb
+                s1 = -1
+            elif uj >= nb:
+                uj -= nb
+                s1 = 1
+            if uk < 0:
+                uk += nc
+                s2 = -1
+            elif uk >= nc:
+                uk -= nc
+                s2 = 1
+            u = (ui * nb + uj) * nc + uk
+            bu = lo[u, 0]
+            # u's basin frame sits at d in v's basin frame
+            d0 = lo[v, 1] + s0 - lo[u, 1]
+            d1 = lo[v, 2] + s1 - lo[u, 2]
+            d2 = lo[v, 3] + s2 - lo[u, 3]
+            a = bv
+            b = bu
+            if a == b:
+                if d0 < 0 or (d0 == 0 and (d1 < 0 or (d1 == 0 and d2 < 0))):
+                    d0 = -d0
+                    d1 = -d1
+                    d2 = -d2
+            elif a > b:
+                a = bu
+                b = bv
+                d0 = -d0
+                d1 = -d1
+                d2 = -d2
+            w = max(ev, e[u])
+            if (last_h >= 0 and keys[last_h, 0] == a and keys[last_h, 1] == b and keys[last_h, 2] == d0
+                    and keys[last_h, 3] == d1 and keys[last_h, 4] == d2):
+                h = last_h
+            else:
+                h = _slot(keys, used, a, b, d0, d1, d2)
+            if used[h]:
+                if w < wmin[h]:
+                    wmin[h] = w
+            else:
+                used[h] = True
+                keys[h, 0] = a
+                keys[h, 1] = b
+                keys[h, 2] = d0
+                keys[h, 3] = d1
+                keys[h, 4] = d2
+                wmin[h] = w
+                count += 1
+                if 2 * count > cap:  # rehash into a table twice the size
+                    old_keys = keys
+                    old_used = used
+                    old_w = wmin
+                    cap *= 2
+                    keys = np.zeros((cap, 5), dtype=np.int64)
+                    used = np.zeros(cap, dtype=np.bool_)
+                    wmin = np.empty(cap)
+                    for q in range(old_used.shape[0]):
+                        if old_used[q]:
+                            g = _slot(keys, used, old_keys[q, 0], old_keys[q, 1], old_keys[q, 2],
+                                      old_keys[q, 3], old_keys[q, 4])
+                            used[g] = True
+                            keys[g] = old_keys[q]
+                            wmin[g] = old_w[q]
+                    h = _slot(keys, used, a, b, d0, d1, d2)
+            last_h = h
     sel = np.flatnonzero(used)
     return keys[sel], wmin[sel]
-
-
-@njit(cache=True)
-def _record(root, rank, basis, thr, dirs, cur, ev):
-    r = rank[root]
-    for d in range(cur, r):
-        thr[d] = ev
-        for q in range(d + 1):
-            for c in range(3):
-                dirs[d, q, c] = basis[root, q, c]
-    return max(cur, r)
 
 
 @njit(cache=True)
@@ -377,18 +418,18 @@ def _kruskal(nbas, ekeys, ew, eorder, src_e, sorder, n_src):
                     add_winding(big, basis[small, r, 0], basis[small, r, 1], basis[small, r, 2], basis, rank)
                 root = big
         if rank[root] > any_rank:
-            any_rank = _record(root, rank, basis, thr_any, dir_any, any_rank, ev)
+            any_rank = record_rank(root, rank, basis, thr_any, dir_any, any_rank, ev)
         if src[root] != 0 and rank[root] > src_rank:
-            src_rank = _record(root, rank, basis, thr_src, dir_src, src_rank, ev)
+            src_rank = record_rank(root, rank, basis, thr_src, dir_src, src_rank, ev)
     return lvl, thr_src, dir_src, thr_any, dir_any
 
 
 @njit(cache=True, parallel=True)
-def _levels(e, lab, lvl):
+def _levels(e, lo, lvl):
     n = e.shape[0]
     out = np.empty(n)
     for v in prange(n):
-        b = lab[v]
+        b = lo[v, 0]
         if b < 0:
             out[v] = np.inf
         else:
@@ -398,19 +439,22 @@ def _levels(e, lab, lvl):
 
 
 @njit(cache=True)
-def _source_energies(e, lab, is_source, nbas):
+def _source_energies(e, lo, is_source, nbas):
     out = np.full(nbas, np.inf)
     for v in range(e.shape[0]):
         if is_source[v]:
-            b = lab[v]
+            b = lo[v, 0]
             if b >= 0 and e[v] < out[b]:
                 out[b] = e[v]
     return out
 
 
 def descent_basins(energies: np.ndarray, steps: np.ndarray, periodic=(True, True, True)):
-    """Basin label of each node (flat; -1 forbidden), its image relative to the basin minimum, and the count."""
+    """Per node (flat) a row (basin label or -1 if forbidden, image a, b, c relative to the
+    basin's minimum), and the number of basins."""
     e = np.ascontiguousarray(energies, dtype=np.float64)
+    if e.size >= 2**31:
+        raise ValueError(f"grid of {e.size} nodes: at most 2**31 - 1")
     na, nb, nc = e.shape
     parent, shift = _descent(e.ravel(), na, nb, nc, steps, np.asarray(periodic, dtype=np.bool_))
     return _label(parent, shift)
@@ -421,14 +465,14 @@ def basin_sweep(energies: np.ndarray, steps: np.ndarray, is_source: np.ndarray, 
     e = np.ascontiguousarray(energies, dtype=np.float64)
     na, nb, nc = e.shape
     per = np.asarray(periodic, dtype=np.bool_)
-    lab, off, nbas = descent_basins(e, steps, per) if basins is None else basins
+    lo, nbas = descent_basins(e, steps, per) if basins is None else basins
     flat = e.ravel()
     # each unordered neighbour pair once: the steps whose first non-zero component is positive
     half = np.array([s for s in steps if tuple(s) > (0, 0, 0)], dtype=np.int64).reshape(-1, 3)
-    keys, w = _edges(flat, na, nb, nc, half, per, lab, off)
-    src_e = _source_energies(flat, lab, np.ascontiguousarray(is_source, dtype=np.bool_), nbas)
+    keys, w = _edges(flat, na, nb, nc, half, per, lo, _boundary(na, nb, nc, half, per, lo))
+    src_e = _source_energies(flat, lo, np.ascontiguousarray(is_source, dtype=np.bool_), nbas)
     sorder = np.argsort(src_e, kind="stable")
     n_src = int(np.isfinite(src_e).sum())
     lvl, thr_src, dir_src, thr_any, dir_any = _kruskal(
         nbas, keys, w, np.argsort(w, kind="stable"), src_e, sorder, n_src)
-    return _levels(flat, lab, lvl), thr_src, dir_src, thr_any, dir_any
+    return _levels(flat, lo, lvl), thr_src, dir_src, thr_any, dir_any
