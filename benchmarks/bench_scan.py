@@ -25,6 +25,7 @@ Targets: >= 50x vs naive, per evaluated node <= 1.5x the bare forward, >= 5x vs 
 Run::
 
     python benchmarks/bench_scan.py --framework empty     # 0.2 Å, the case
+    python benchmarks/bench_scan.py --framework empty --refine   # coarse grid first
     python benchmarks/bench_scan.py --spacing 0.4 --compare-spacing 0.5
     python benchmarks/bench_scan.py --spacing 0.3 --dense-full --device cuda
 
@@ -215,6 +216,7 @@ def main(argv=None) -> int:
     ap.add_argument("--compare-spacing", type=float, default=None,
                     help="spacing (Å) of the fast-vs-dense threshold comparison (default: --spacing with "
                          "--dense-full, else max(--spacing, 0.4))")
+    ap.add_argument("--refine", action="store_true", help="fast scan with refine=True (coarse grid first)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
     args = ap.parse_args(argv)
@@ -270,7 +272,7 @@ def main(argv=None) -> int:
         naive_during = lambda fw_, frac_: naive_seconds_on(model, fw_, "Li", frac_, args.device)  # noqa: E731
     rec = Recorder(pot, args.bare_sample, naive_during)
     t = time.perf_counter()
-    fast = as_list(ionnet.scan(structure, "Li", rec, spacing=args.spacing, **kw))
+    fast = as_list(ionnet.scan(structure, "Li", rec, spacing=args.spacing, refine=args.refine, **kw))
     t_fast = time.perf_counter() - t - rec.t_spent  # without the interleaved bare-forward timings
     n_total = sum(g.energies.size for g in fast)
     n_eval = sum(g.metadata["n_evaluated"] for g in fast)
@@ -305,7 +307,8 @@ def main(argv=None) -> int:
         fast_c, dense_c, t_cmp = fast, dense, None
     else:
         t = time.perf_counter()
-        fast_c = fast if cmp_sp == args.spacing else as_list(ionnet.scan(structure, "Li", pot, spacing=cmp_sp, **kw))
+        fast_c = fast if cmp_sp == args.spacing else as_list(ionnet.scan(structure, "Li", pot, spacing=cmp_sp,
+                                                                          refine=args.refine, **kw))
         dense_c = as_list(ionnet.scan(structure, "Li", pot, spacing=cmp_sp, **kw, **DENSE))
         t_cmp = time.perf_counter() - t
     if fast_c[0].shape != dense_c[0].shape:  # symmetry rounding: compare on the same nodes
@@ -314,7 +317,7 @@ def main(argv=None) -> int:
     mpe_d, fv_d, pe_d = descriptors(dense_c)
 
     res = {
-        "device": args.device, "model": getattr(pot, "name", model), "framework": args.framework,
+        "device": args.device, "model": getattr(pot, "name", model), "framework": args.framework, "refine": args.refine,
         "spacing_ang": args.spacing, "shape": list(fast[0].shape), "n_maps": len(fast),
         "nodes_total": n_total, "evaluated": n_eval, "excluded_but_evaluated": n_excl_eval,
         "t_load_s": t_load, "t_fast_s": t_fast, "t_dense_s": t_dense, "t_naive_s": t_naive,
@@ -327,7 +330,7 @@ def main(argv=None) -> int:
     }
     w = 34
     print(f"ionnet.scan benchmark: LiFePO4 (bundled), {res['model']}, framework={args.framework}, "
-          f"device={args.device}, torch threads={args.threads or 'auto (idle cores)'}, "
+          f"device={args.device}, refine={args.refine}, torch threads={args.threads or 'auto (idle cores)'}, "
           f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     print("-" * 78)
     print(f"{'grid':<{w}}{'x'.join(map(str, fast[0].shape))} x {len(fast)} map(s) = {n_total:,} nodes "
