@@ -199,9 +199,11 @@ def descriptors(grids):
 
 def symmetry_spread(fast, dense, window_ev: float = 3.5) -> float:
     """Largest spread (eV) of the dense scan's energies over nodes that are one symmetry orbit in the
-    fast scan (nodes with exactly equal fast energies), within ``window_ev`` of the minimum: the
-    model's own noise between equivalent positions (batch composition, float32), the scale below
-    which fast and dense thresholds cannot be told apart."""
+    fast scan (nodes with exactly equal fast energies), within ``window_ev`` of the minimum.
+
+    The dense scan does not symmetrise: the CIF's atoms are symmetric only to within the
+    symmetry tolerance, and float32 sums depend on the batch.  Fast and dense thresholds
+    cannot be told apart below this scale."""
     out = 0.0
     for f, d in zip(fast, dense):
         ef, ed = f.energies.ravel(), d.energies.ravel()
@@ -370,8 +372,8 @@ def main(argv=None) -> int:
     print(f"{'FV(0.9 eV)':<{w}}{fv_f:10.4f} vs {fv_d:10.4f}   |d| = {abs(fv_f - fv_d):.2e}  (target <= 0.01)")
     for d in (2, 3):
         print(f"{f'{d}D percolation energy (eV)':<{w}}{pe_f[d]:10.4f} vs {pe_d[d]:10.4f}   |d| = {abs(pe_f[d] - pe_d[d]):.2e}")
-    print(f"{'dense: spread over one orbit':<{w}}{spread:10.2e} eV  (the model's noise between symmetry-equivalent "
-          f"nodes of the dense scan, within 3.5 eV of the minimum)")
+    print(f"{'dense: spread over one orbit':<{w}}{spread:10.2e} eV  (largest difference between dense-scan energies of "
+          f"nodes the space group makes equivalent, within 3.5 eV of the minimum)")
     if t_cmp is not None:
         print(f"(comparison scans took {t_cmp:.1f} s)")
     print("-" * 78)
