@@ -31,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from .periodic import add_winding, record_rank, uf_find
+from .periodic import add_winding, merge_roots, record_rank, uf_find, wrap
 
 __all__ = ["descent_basins", "basin_sweep"]
 
@@ -63,18 +63,19 @@ def _rows(i, j, na, nb, nc, steps, periodic, base, sh):
 
 
 @njit(cache=True)
-def _along_c(k, dk, nc, periodic_c):
-    """Neighbour index along c and the offset crossed (-1, 0: off an open boundary)."""
+def _node_at(base_s, k, dk, nc, periodic_c):
+    """Neighbour of node k of a row along one stencil step (``base_s`` from :func:`_rows`):
+    its flat index and the offset crossed along c (-1, 0: off an open boundary)."""
+    if base_s < 0:
+        return -1, 0
     uk = k + dk
+    if 0 <= uk < nc:
+        return base_s + uk, 0
+    if not periodic_c:
+        return -1, 0
     if uk < 0:
-        if not periodic_c:
-            return -1, 0
-        return uk + nc, -1
-    if uk >= nc:
-        if not periodic_c:
-            return -1, 0
-        return uk - nc, 1
-    return uk, 0
+        return base_s + uk + nc, -1
+    return base_s + uk - nc, 1
 
 
 @njit(cache=True, parallel=True)
@@ -97,22 +98,14 @@ def _descent(e, na, nb, nc, steps, periodic):
                 if not np.isfinite(ev):
                     parent[v] = -1
                     continue
-                inner = 0 < k < nc - 1
                 best = v
                 be = ev
                 bs = -1
                 bk = 0
                 for s in range(nsteps):
-                    if base[s] < 0:
+                    u, s2 = _node_at(base[s], k, steps[s, 2], nc, periodic[2])
+                    if u < 0:
                         continue
-                    if inner:
-                        u = base[s] + k + steps[s, 2]
-                        s2 = 0
-                    else:
-                        uk, s2 = _along_c(k, steps[s, 2], nc, periodic[2])
-                        if uk < 0:
-                            continue
-                        u = base[s] + uk
                     eu = e[u]
                     if eu < be or (eu == be and u < best):
                         if np.isfinite(eu):
@@ -196,19 +189,11 @@ def _boundary(na, nb, nc, half, periodic, lo):
                 bv = lo[v, 0]
                 if bv < 0:
                     continue
-                inner = 0 < k < nc - 1
                 m = 0
                 for s in range(nsteps):
-                    if base[s] < 0:
+                    u, s2 = _node_at(base[s], k, half[s, 2], nc, periodic[2])
+                    if u < 0:
                         continue
-                    if inner:
-                        u = base[s] + k + half[s, 2]
-                        s2 = 0
-                    else:
-                        uk, s2 = _along_c(k, half[s, 2], nc, periodic[2])
-                        if uk < 0:
-                            continue
-                        u = base[s] + uk
                     bu = lo[u, 0]
                     if bu < 0:
                         continue
@@ -244,30 +229,9 @@ def _edges(e, na, nb, nc, half, periodic, lo, mask):
         for s in range(nsteps):
             if (mv >> s) & 1 == 0:
                 continue
-            ui = i + half[s, 0]
-            uj = j + half[s, 1]
-            uk = k + half[s, 2]
-            s0 = 0
-            s1 = 0
-            s2 = 0
-            if ui < 0:
-                ui += na
-                s0 = -1
-            elif ui >= na:
-                ui -= na
-                s0 = 1
-            if uj < 0:
-                uj += nb
-                s1 = -1
-            elif uj >= nb:
-                uj -= nb
-                s1 = 1
-            if uk < 0:
-                uk += nc
-                s2 = -1
-            elif uk >= nc:
-                uk -= nc
-                s2 = 1
+            ui, s0 = wrap(i + half[s, 0], na)  # flagged steps never cross an open boundary
+            uj, s1 = wrap(j + half[s, 1], nb)
+            uk, s2 = wrap(k + half[s, 2], nc)
             u = (ui * nb + uj) * nc + uk
             bu = lo[u, 0]
             # u's basin frame sits at d in v's basin frame
@@ -393,29 +357,7 @@ def _kruskal(nbas, ekeys, ew, eorder, src_e, sorder, n_src):
                     o0 = -o0
                     o1 = -o1
                     o2 = -o2
-                size_small = size[small]
-                src_small = src[small]
-                rank_small = rank[small]
-                if src[big] != src_small:
-                    other = big if src_small else small
-                    x = other
-                    while True:
-                        lvl[x] = ev
-                        x = nxt[x]
-                        if x == other:
-                            break
-                po[small, 0] = big
-                po[small, 1] = o0
-                po[small, 2] = o1
-                po[small, 3] = o2
-                size[big] += size_small
-                tmp = nxt[big]
-                nxt[big] = nxt[small]
-                nxt[small] = tmp
-                if src_small:
-                    src[big] = 1
-                for r in range(rank_small):
-                    add_winding(big, basis[small, r, 0], basis[small, r, 1], basis[small, r, 2], basis, rank)
+                merge_roots(big, small, o0, o1, o2, po, basis, nxt, lvl, ev)
                 root = big
         if rank[root] > any_rank:
             any_rank = record_rank(root, rank, basis, thr_any, dir_any, any_rank, ev)

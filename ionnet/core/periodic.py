@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["wrap", "neighbour", "uf_find", "add_winding", "record_rank", "grow_rows"]
+__all__ = ["wrap", "neighbour", "uf_find", "add_winding", "merge_roots", "record_rank", "grow_rows"]
 
 
 @njit(cache=True)
@@ -138,3 +138,38 @@ def record_rank(root, rank, basis, thr, dirs, cur, ev):
             for c in range(3):
                 dirs[d, q, c] = basis[root, q, c]
     return max(cur, r)
+
+
+@njit(cache=True)
+def merge_roots(big, small, o0, o1, o2, po, basis, nxt, level, value):
+    """Attach root ``small`` under root ``big``, ``small``'s frame at ``(o0, o1, o2)`` in ``big``'s.
+
+    ``po[root] = (root, size, holds a source, winding rank)``; afterwards ``small``'s row holds
+    its parent and offset.  The circular member lists ``nxt`` are spliced, the winding bases
+    merged, and when exactly one side holds a source the members of the other get
+    ``level[x] = value`` (they join a source's component now).
+    """
+    src_small = po[small, 2]
+    if po[big, 2] != src_small:
+        other = big if src_small else small
+        x = other
+        while True:
+            level[x] = value
+            x = nxt[x]
+            if x == other:
+                break
+    size_small = po[small, 1]
+    rank_small = po[small, 3]
+    po[small, 0] = big  # small's size/src/rank fields become its offset
+    po[small, 1] = o0
+    po[small, 2] = o1
+    po[small, 3] = o2
+    po[big, 1] += size_small
+    tmp = nxt[big]
+    nxt[big] = nxt[small]
+    nxt[small] = tmp
+    if src_small:
+        po[big, 2] = 1
+    rank = po[:, 3]
+    for q in range(rank_small):
+        add_winding(big, basis[small, q, 0], basis[small, q, 1], basis[small, q, 2], basis, rank)

@@ -26,7 +26,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .periodic import add_winding, record_rank, uf_find
+from .periodic import add_winding, merge_roots, record_rank, uf_find
 
 __all__ = ["stencil", "sweep"]
 
@@ -250,30 +250,8 @@ def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted, adjm):
                     o0 = -w0
                     o1 = -w1
                     o2 = -w2
-                # level map: nodes joining a source's component for the first time get level ev
-                size_small = size[small]
-                src_small = src[small]
-                rank_small = rank[small]
-                if src[big] != src_small:
-                    other = big if src_small else small
-                    x = other
-                    while True:
-                        nl[x, 1] = t
-                        x = nl[x, 0]
-                        if x == other:
-                            break
-                po[small, 0] = big  # small's size/src/rank fields become its offset
-                po[small, 1] = o0
-                po[small, 2] = o1
-                po[small, 3] = o2
-                size[big] += size_small
-                tmp = nl[big, 0]
-                nl[big, 0] = nl[small, 0]
-                nl[small, 0] = tmp
-                if src_small:
-                    src[big] = 1
-                for q in range(rank_small):
-                    add_winding(big, basis[small, q, 0], basis[small, q, 1], basis[small, q, 2], basis, rank)
+                # level map: nodes joining a source's component for the first time get step t
+                merge_roots(big, small, o0, o1, o2, po, basis, nl[:, 0], nl[:, 1], t)
                 if small == rv:  # v's tree moved under ru: shift v's image accordingly
                     cv0 += o0
                     cv1 += o1
