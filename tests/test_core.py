@@ -398,3 +398,25 @@ def test_import_is_light():
         "'networkx', 'ase', 'matplotlib') if m in sys.modules]; print(heavy); assert not heavy, heavy"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_bench_analyze_runs_and_reports_the_analysis_thresholds():
+    """benchmarks/bench_analyze.py on a 16^3 field: it runs as documented and prints the 1D/2D/3D
+    thresholds of the node-by-node sweep on the same field (the benchmark times the default kernel)."""
+    import pathlib
+
+    from ionnet.core.sweep import sweep
+
+    root = pathlib.Path(__file__).resolve().parents[1]
+    out = subprocess.run([sys.executable, str(root / "benchmarks" / "bench_analyze.py"), "--sizes", "16",
+                          "--repeat", "1", "--bvlain-max", "0"], capture_output=True, text=True, check=True)
+    row = next(line for line in out.stdout.splitlines() if line.strip().startswith("16^3"))
+    printed = [float(x) for x in row.split()[-1].split("/")]
+    sys.path.insert(0, str(root / "benchmarks"))
+    try:
+        from bench_analyze import smooth_field
+    finally:
+        sys.path.pop(0)
+    E = smooth_field(16)
+    _, _, _, thr_any, _ = sweep(E, connectivity=26, method="nodes", source=np.isclose(E, E.min(), atol=0))
+    np.testing.assert_allclose(printed, thr_any - E.min(), atol=1e-3)
