@@ -32,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from .periodic import add_winding, merge_roots, record_rank, uf_find, wrap
+from .periodic import add_winding, paint_members, record_rank, uf_find, union_roots, wrap
 
 __all__ = ["descent_basins", "basin_sweep"]
 
@@ -169,6 +169,22 @@ def _slot(keys, used, a, b, d0, d1, d2):
 
 
 @njit(cache=True)
+def _rehash(keys, used, wmin):
+    """The table's entries in a table twice the size."""
+    cap = 2 * keys.shape[0]
+    new_keys = np.zeros((cap, 5), dtype=keys.dtype)
+    new_used = np.zeros(cap, dtype=np.bool_)
+    new_w = np.empty(cap)
+    for q in range(used.shape[0]):
+        if used[q]:
+            g = _slot(new_keys, new_used, keys[q, 0], keys[q, 1], keys[q, 2], keys[q, 3], keys[q, 4])
+            new_used[g] = True
+            new_keys[g] = keys[q]
+            new_w[g] = wmin[q]
+    return new_keys, new_used, new_w
+
+
+@njit(cache=True)
 def _boundary(na, nb, nc, half, periodic, lo):
     """Per node, a bit per half-stencil step whose edge matters: it joins two basins, or closes
     a cycle of non-zero displacement inside one."""
@@ -207,10 +223,9 @@ def _edges(e, na, nb, nc, half, periodic, lo, mask):
     edges flagged by :func:`_boundary`.
 
     Edges inside one basin are stored with a == b and the displacement's sign fixed."""
-    cap = 1024
-    keys = np.zeros((cap, 5), dtype=np.int64)
-    used = np.zeros(cap, dtype=np.bool_)
-    wmin = np.empty(cap)
+    keys = np.zeros((1024, 5), dtype=np.int64)
+    used = np.zeros(1024, dtype=np.bool_)
+    wmin = np.empty(1024)
     count = 0
     nsteps = half.shape[0]
     last_h = -1
@@ -266,21 +281,8 @@ def _edges(e, na, nb, nc, half, periodic, lo, mask):
                 keys[h, 4] = d2
                 wmin[h] = w
                 count += 1
-                if 2 * count > cap:  # rehash into a table twice the size
-                    old_keys = keys
-                    old_used = used
-                    old_w = wmin
-                    cap *= 2
-                    keys = np.zeros((cap, 5), dtype=np.int64)
-                    used = np.zeros(cap, dtype=np.bool_)
-                    wmin = np.empty(cap)
-                    for q in range(old_used.shape[0]):
-                        if old_used[q]:
-                            g = _slot(keys, used, old_keys[q, 0], old_keys[q, 1], old_keys[q, 2],
-                                      old_keys[q, 3], old_keys[q, 4])
-                            used[g] = True
-                            keys[g] = old_keys[q]
-                            wmin[g] = old_w[q]
+                if 2 * count > keys.shape[0]:
+                    keys, used, wmin = _rehash(keys, used, wmin)
                     h = _slot(keys, used, a, b, d0, d1, d2)
             last_h = h
     sel = np.flatnonzero(used)
@@ -298,7 +300,6 @@ def _kruskal(nbas, ekeys, ew, eorder, src_e, sorder, n_src):
     for i in range(nbas):
         po[i, 0] = i
         po[i, 1] = 1
-    size = po[:, 1]
     src = po[:, 2]
     rank = po[:, 3]
     nxt = np.arange(nbas).astype(np.int32)  # circular list of each component's basins
@@ -322,12 +323,7 @@ def _kruskal(nbas, ekeys, ew, eorder, src_e, sorder, n_src):
             root, _, _, _ = uf_find(b, po)
             if src[root] == 0:
                 src[root] = 1
-                x = root
-                while True:
-                    lvl[x] = ev
-                    x = nxt[x]
-                    if x == root:
-                        break
+                paint_members(root, nxt, lvl, ev)
         else:
             q = eorder[i]
             i += 1
@@ -345,17 +341,7 @@ def _kruskal(nbas, ekeys, ew, eorder, src_e, sorder, n_src):
                     continue
                 root = ra
             else:
-                if size[ra] >= size[rb]:
-                    big = ra
-                    small = rb
-                else:
-                    big = rb
-                    small = ra
-                    o0 = -o0
-                    o1 = -o1
-                    o2 = -o2
-                merge_roots(big, small, o0, o1, o2, po, basis, nxt, lvl, ev)
-                root = big
+                root = union_roots(ra, rb, o0, o1, o2, po, basis, nxt, lvl, ev)[0]
         if rank[root] > any_rank:
             any_rank = record_rank(root, rank, basis, thr_any, dir_any, any_rank, ev)
         if src[root] != 0 and rank[root] > src_rank:

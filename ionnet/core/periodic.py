@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["wrap", "neighbour", "uf_find", "add_winding", "merge_roots", "record_rank", "grow_rows"]
+__all__ = ["wrap", "neighbour", "uf_find", "add_winding", "paint_members", "union_roots", "record_rank", "grow_rows"]
 
 
 @njit(cache=True)
@@ -141,23 +141,41 @@ def record_rank(root, rank, basis, thr, dirs, cur, ev):
 
 
 @njit(cache=True)
-def merge_roots(big, small, o0, o1, o2, po, basis, nxt, level, value):
-    """Attach root ``small`` under root ``big``, ``small``'s frame at ``(o0, o1, o2)`` in ``big``'s.
+def paint_members(start, nxt, level, value):
+    """``level[x] = value`` for every member ``x`` of the circular list through ``start``."""
+    x = start
+    while True:
+        level[x] = value
+        x = nxt[x]
+        if x == start:
+            break
 
-    ``po[root] = (root, size, holds a source, winding rank)``; afterwards ``small``'s row holds
-    its parent and offset.  The circular member lists ``nxt`` are spliced, the winding bases
-    merged, and when exactly one side holds a source the members of the other get
-    ``level[x] = value`` (they join a source's component now).
+
+@njit(cache=True)
+def union_roots(r1, r2, o0, o1, o2, po, basis, nxt, level, value):
+    """Join the components of roots ``r1 != r2``, ``r2``'s frame at ``(o0, o1, o2)`` in ``r1``'s.
+
+    The smaller tree is attached under the larger one.  ``po[root] = (root, size,
+    holds a source, winding rank)``; afterwards the attached root's row holds its
+    parent and offset.  The circular member lists ``nxt`` are spliced, the winding
+    bases merged, and when exactly one side holds a source the members of the other
+    get ``level[x] = value`` (they join a source's component now).
+
+    Returns ``(big, small, s0, s1, s2)``: the new root, the attached one and its
+    frame in the new root's.
     """
+    if po[r1, 1] >= po[r2, 1]:
+        big = r1
+        small = r2
+    else:
+        big = r2
+        small = r1
+        o0 = -o0
+        o1 = -o1
+        o2 = -o2
     src_small = po[small, 2]
     if po[big, 2] != src_small:
-        other = big if src_small else small
-        x = other
-        while True:
-            level[x] = value
-            x = nxt[x]
-            if x == other:
-                break
+        paint_members(big if src_small else small, nxt, level, value)
     size_small = po[small, 1]
     rank_small = po[small, 3]
     po[small, 0] = big  # small's size/src/rank fields become its offset
@@ -173,3 +191,4 @@ def merge_roots(big, small, o0, o1, o2, po, basis, nxt, level, value):
     rank = po[:, 3]
     for q in range(rank_small):
         add_winding(big, basis[small, q, 0], basis[small, q, 1], basis[small, q, 2], basis, rank)
+    return big, small, o0, o1, o2

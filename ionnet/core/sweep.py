@@ -26,7 +26,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from .periodic import add_winding, merge_roots, record_rank, uf_find
+from .periodic import add_winding, record_rank, uf_find, union_roots
 
 __all__ = ["stencil", "sweep"]
 
@@ -237,21 +237,9 @@ def _sweep(e_sorted, shape, order, n_active, steps, periodic, src_sorted, adjm):
                     continue
                 root = rv
             else:
-                # attach the smaller tree; place it so u's image relative to rv is cv + s
-                if size[rv] >= size[ru]:
-                    big = rv
-                    small = ru
-                    o0 = w0
-                    o1 = w1
-                    o2 = w2
-                else:
-                    big = ru
-                    small = rv
-                    o0 = -w0
-                    o1 = -w1
-                    o2 = -w2
-                # level map: nodes joining a source's component for the first time get step t
-                merge_roots(big, small, o0, o1, o2, po, basis, nl[:, 0], nl[:, 1], t)
+                # attach the smaller tree, u's image relative to rv at cv + s; nodes joining a
+                # source's component for the first time get level step t
+                big, small, o0, o1, o2 = union_roots(rv, ru, w0, w1, w2, po, basis, nl[:, 0], nl[:, 1], t)
                 if small == rv:  # v's tree moved under ru: shift v's image accordingly
                     cv0 += o0
                     cv1 += o1
